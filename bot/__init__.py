@@ -1,0 +1,1 @@
+"""The aws-monitor process: configuration, the Bolt app, serving, scheduling, storage and CLI."""

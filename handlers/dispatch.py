@@ -1,0 +1,132 @@
+"""One entry point from command text and channel to a Reply, shared by every front end."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.blocks import Reply, context, header, line_sections, section, simple_reply
+from handlers.context import ChannelContext
+from handlers.grammar import HELP_TEXT, INVENTORY_VERBS, Command, CommandError, parse_command
+from handlers.intents import mention_to_command
+from handlers.inventory import build_query, inventory_reply
+from services.inventory import RESOURCE_TYPES, Inventory
+
+logger = logging.getLogger(__name__)
+
+Verb = Callable[[Command, ChannelContext, "Backends"], Reply]
+
+
+@dataclass
+class Backends:
+    """The service objects handlers call; built once by the bot, the CLI or a test."""
+
+    inventory: Inventory
+    costs: Any = None
+    metrics: Any = None
+    idle: Any = None
+
+
+def region_list(configured: tuple[str, ...] | str) -> str:
+    if isinstance(configured, str):
+        return f"all {configured} regions"
+    return ", ".join(configured)
+
+
+def help_reply(problem: str | None = None) -> Reply:
+    blocks = []
+    if problem:
+        blocks.append(section(f":grey_question: {problem}"))
+    blocks.extend(line_sections(HELP_TEXT.splitlines()))
+    text = f"{problem} Try /aws help." if problem else "aws-monitor help"
+    return Reply(text=text, blocks=blocks)
+
+
+def unmapped_channel_reply(channel_id: str, config_path: str) -> Reply:
+    """Tell a channel that is not in the config how to map it; no AWS call is made."""
+    text = (
+        f"This channel ({channel_id}) is not mapped to any AWS account, so aws-monitor "
+        f"shows it no data. Add it under `channels:` in `{config_path}`, for example:\n"
+        f"```channels:\n  {channel_id}:\n    accounts: [prod]```\n"
+        "then restart the bot."
+    )
+    return simple_reply(text)
+
+
+def handle_text(text: str, ctx: ChannelContext, backends: Backends) -> Reply:
+    """Answer the text of a slash command."""
+    try:
+        command = parse_command(text)
+    except CommandError as exc:
+        return help_reply(str(exc))
+    return run_command(command, ctx, backends)
+
+
+def handle_mention(text: str, ctx: ChannelContext, backends: Backends) -> Reply:
+    """Answer a mention in plain words by mapping it onto the command grammar."""
+    command_text = mention_to_command(text)
+    if command_text is None:
+        return help_reply(f"I did not understand “{text.strip()}”.")
+    return handle_text(command_text, ctx, backends)
+
+
+def run_command(command: Command, ctx: ChannelContext, backends: Backends) -> Reply:
+    verb = VERBS.get(command.verb)
+    if verb is None:
+        return help_reply(f"`{command.verb}` is not available in this version of aws-monitor.")
+    try:
+        return verb(command, ctx, backends)
+    except CommandError as exc:
+        return help_reply(str(exc))
+
+
+def _help(command: Command, ctx: ChannelContext, backends: Backends) -> Reply:
+    return help_reply()
+
+
+def _accounts(command: Command, ctx: ChannelContext, backends: Backends) -> Reply:
+    regions = backends.inventory.regions
+    lines = []
+    for account in ctx.accounts:
+        configured = regions.configured(account)
+        shown = region_list(configured)
+        via = f"role `{account.role_arn}`" if account.role_arn else "the bot's own credentials"
+        lines.append(f"*{account.label}* · {shown} · through {via}")
+    blocks = [header("Accounts of this channel"), *line_sections(lines)]
+    blocks.append(context(f"Environment tag `{ctx.environment_tag}` · time zone {ctx.timezone}"))
+    return Reply(text=f"{len(lines)} accounts mapped to this channel", blocks=blocks)
+
+
+def _regions(command: Command, ctx: ChannelContext, backends: Backends) -> Reply:
+    resolver = backends.inventory.regions
+    lines = []
+    for account in ctx.accounts:
+        try:
+            regions = resolver.resolve(account, ctx.user_id)
+            lines.append(f"*{account.label}*: {', '.join(regions)}")
+        except Exception as exc:  # shown to the user as a warning, logged with the account
+            logger.warning("Resolving regions for %s failed: %s", account.name, exc)
+            lines.append(
+                f"*{account.label}*: :warning: could not list regions "
+                f"(ec2:DescribeRegions failed: {type(exc).__name__})"
+            )
+    blocks = [header("Regions scanned for this channel"), *line_sections(lines)]
+    return Reply(text="Regions scanned for this channel", blocks=blocks)
+
+
+def _inventory(command: Command, ctx: ChannelContext, backends: Backends) -> Reply:
+    rtype = RESOURCE_TYPES[command.verb]
+    query = build_query(command, ctx)
+    gathered = backends.inventory.collect(ctx.accounts, [command.verb], query, ctx.user_id)
+    # NOTE: `with_metrics` is parsed but the CPU column needs the metrics service.
+    return inventory_reply(rtype.title, command, ctx, gathered)
+
+
+VERBS: dict[str, Verb] = {
+    "help": _help,
+    "accounts": _accounts,
+    "regions": _regions,
+    **{verb: _inventory for verb in INVENTORY_VERBS},
+}

@@ -1,0 +1,121 @@
+"""Run listing work across accounts x regions x services on one bounded thread pool.
+
+A task may return follow-up tasks (a describe per cluster, the tags of each bucket);
+they go to the same pool instead of blocking a worker, so nested work cannot deadlock
+and the pool bound holds for every request in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from services.accounts import Account
+from services.errors import describe_aws_error
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ScanWarning:
+    """A part of the scan that failed: shown under the answer, never instead of it."""
+
+    account: str
+    region: str | None
+    message: str
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """What one task produced: items, and more tasks to run on the same pool."""
+
+    items: list[T] = field(default_factory=list)
+    followups: list[Task[T]] = field(default_factory=list)
+
+
+@dataclass
+class Task(Generic[T]):
+    """One unit of AWS work, named by the IAM action it needs for error messages.
+
+    `fallback` is kept when the task fails, e.g. a bucket without its tags.
+    """
+
+    account: Account
+    region: str | None
+    action: str
+    run: Callable[[], Outcome[T]]
+    fallback: list[T] = field(default_factory=list)
+
+
+@dataclass
+class Gathered(Generic[T]):
+    items: list[T]
+    warnings: list[ScanWarning]
+    accounts: list[str]
+    regions: list[str]
+    elapsed: float
+
+
+class FanOut:
+    """A bounded pool shared by every request, sized against AWS request rates."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aws")
+
+    def run(self, tasks: Iterable[Task[T]]) -> Gathered[T]:
+        started = time.monotonic()
+        items: list[T] = []
+        warnings: list[ScanWarning] = []
+        seen_warnings: set[str] = set()
+        accounts: dict[str, None] = {}
+        regions: dict[str, None] = {}
+        pending: dict[Future[Outcome[T]], Task[T]] = {}
+
+        def submit(task: Task[T]) -> None:
+            accounts.setdefault(task.account.name)
+            if task.region:
+                regions.setdefault(task.region)
+            pending[self._executor.submit(task.run)] = task
+
+        for task in tasks:
+            submit(task)
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = pending.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # every failure becomes a warning line
+                    message = describe_aws_error(
+                        exc,
+                        action=task.action,
+                        account=task.account.name,
+                        account_id=task.account.account_id,
+                        region=task.region,
+                    )
+                    logger.warning("%s", message, exc_info=logger.isEnabledFor(logging.DEBUG))
+                    if message not in seen_warnings:
+                        seen_warnings.add(message)
+                        warnings.append(ScanWarning(task.account.name, task.region, message))
+                    items.extend(task.fallback)
+                    continue
+                items.extend(outcome.items)
+                for followup in outcome.followups:
+                    submit(followup)
+        return Gathered(
+            items=items,
+            warnings=warnings,
+            accounts=list(accounts),
+            regions=sorted(regions),
+            elapsed=time.monotonic() - started,
+        )
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,229 @@
+"""One boto3 session per account, assumed through STS, and a bounded cache of clients.
+
+Clients are created lazily and reused per (account, role session, service, region),
+so a fan-out across hundreds of targets creates each client once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
+
+from services.accounts import Account
+from services.errors import AccountAccessError, error_code
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SESSION_NAME = "aws-monitor"
+MAX_ASSUME_ROLE_SECONDS = 3600
+_INVALID_SESSION_CHARS = re.compile(r"[^\w+=,.@-]")
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """How the bot talks to AWS: retries, timeouts and how much it does at once."""
+
+    retry_mode: str = "standard"
+    max_attempts: int = 5
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    max_workers: int = 16
+    max_clients: int = 512
+    max_sessions: int = 64
+    assume_role_seconds: int = MAX_ASSUME_ROLE_SECONDS
+    default_region: str = "us-east-1"
+
+    def botocore_config(self) -> Config:
+        return Config(
+            retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_pool_connections=max(10, self.max_workers),
+            user_agent_extra="aws-monitor",
+        )
+
+
+def role_session_name(user_id: str | None) -> str:
+    """Build an STS RoleSessionName from a Slack user id: [\\w+=,.@-], 2 to 64 characters."""
+    if not user_id:
+        return DEFAULT_SESSION_NAME
+    cleaned = _INVALID_SESSION_CHARS.sub("-", f"{DEFAULT_SESSION_NAME}-{user_id}")
+    return cleaned[:64]
+
+
+class RequestCounter:
+    """Counts AWS API calls and HTTP attempts (retries included) per operation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.attempts: Counter[str] = Counter()
+
+    def attach(self, client: BaseClient) -> None:
+        service = client.meta.service_model.service_name
+        client.meta.events.register(f"before-call.{service}.*", self._on_call)
+        client.meta.events.register(f"before-send.{service}.*", self._on_send)
+
+    def _on_call(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def _on_send(self, request: Any, **_: Any) -> None:
+        operation = request.context.get("operation_name", "unknown") if request.context else "unknown"
+        with self._lock:
+            self.attempts[operation] += 1
+
+    @property
+    def total_calls(self) -> int:
+        with self._lock:
+            return sum(self.calls.values())
+
+    @property
+    def total_attempts(self) -> int:
+        with self._lock:
+            return sum(self.attempts.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.attempts.clear()
+
+
+class SessionFactory:
+    """Hands out boto3 sessions and clients per account; safe to share between threads.
+
+    `base_session` supplies the bot's own credentials (the standard chain) and is used
+    directly for accounts without a role and to call STS for the others.
+    """
+
+    def __init__(
+        self,
+        settings: AwsSettings | None = None,
+        base_session: Callable[[], boto3.Session] = boto3.Session,
+    ) -> None:
+        self.settings = settings or AwsSettings()
+        self.config = self.settings.botocore_config()
+        self.counter = RequestCounter()
+        self._make_base = base_session
+        self._base: boto3.Session | None = None
+        self._lock = threading.Lock()
+        self._sessions: OrderedDict[tuple[str, str], tuple[boto3.Session, threading.Lock]] = (
+            OrderedDict()
+        )
+        self._clients: OrderedDict[tuple[str, str, str, str], BaseClient] = OrderedDict()
+        self._base_client_lock = threading.Lock()
+
+    def base_session(self) -> boto3.Session:
+        with self._lock:
+            if self._base is None:
+                self._base = self._make_base()
+            return self._base
+
+    def client(
+        self, account: Account, service: str, region: str, *, user_id: str | None = None
+    ) -> Any:
+        """Return a cached client for the account, or create one (assuming its role lazily)."""
+        session_name = role_session_name(user_id) if account.role_arn else ""
+        key = (account.name, session_name, service, region)
+        with self._lock:
+            cached = self._clients.get(key)
+            if cached is not None:
+                self._clients.move_to_end(key)
+                return cached
+        session, session_lock = self._session(account, session_name)
+        # botocore sessions are not safe for concurrent client creation.
+        with session_lock:
+            client = session.client(service, region_name=region, config=self.config)
+        self.counter.attach(client)
+        with self._lock:
+            existing = self._clients.get(key)
+            if existing is not None:
+                return existing
+            self._clients[key] = client
+            while len(self._clients) > self.settings.max_clients:
+                self._clients.popitem(last=False)
+        return client
+
+    @property
+    def cached_clients(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def _session(self, account: Account, session_name: str) -> tuple[boto3.Session, threading.Lock]:
+        key = (account.name, session_name)
+        with self._lock:
+            entry = self._sessions.get(key)
+            if entry is not None:
+                self._sessions.move_to_end(key)
+                return entry
+        base = self.base_session()
+        if account.role_arn is None:
+            entry = (base, self._base_lock())
+        else:
+            entry = (self._assumed_session(account, session_name, base), threading.Lock())
+        with self._lock:
+            existing = self._sessions.setdefault(key, entry)
+            while len(self._sessions) > self.settings.max_sessions:
+                self._sessions.popitem(last=False)
+            return existing
+
+    def _base_lock(self) -> threading.Lock:
+        return self._base_client_lock
+
+    def _assumed_session(
+        self, account: Account, session_name: str, base: boto3.Session
+    ) -> boto3.Session:
+        """Build a session whose credentials come from sts:AssumeRole and refresh before expiry.
+
+        The role is assumed on first use, inside the fan-out, so an account whose role
+        cannot be assumed becomes a warning for that account only.
+        """
+        assert account.role_arn is not None
+        role_arn = account.role_arn
+        with self._base_lock():
+            sts = base.client("sts", region_name=self.settings.default_region, config=self.config)
+        self.counter.attach(sts)
+        duration = min(self.settings.assume_role_seconds, MAX_ASSUME_ROLE_SECONDS)
+
+        def fetch() -> dict[str, str]:
+            params: dict[str, Any] = {
+                "RoleArn": role_arn,
+                "RoleSessionName": session_name,
+                "DurationSeconds": duration,
+            }
+            if account.external_id:
+                params["ExternalId"] = account.external_id
+            logger.info("Assuming %s for account %s as %s", role_arn, account.name, session_name)
+            try:
+                credentials = sts.assume_role(**params)["Credentials"]
+            except ClientError as exc:
+                raise AccountAccessError(
+                    f"Could not assume {role_arn} ({error_code(exc)}): allow sts:AssumeRole "
+                    "for the bot's identity in the role's trust policy"
+                ) from exc
+            except BotoCoreError as exc:
+                raise AccountAccessError(f"Could not assume {role_arn}: {exc}") from exc
+            return {
+                "access_key": credentials["AccessKeyId"],
+                "secret_key": credentials["SecretAccessKey"],
+                "token": credentials["SessionToken"],
+                "expiry_time": credentials["Expiration"].isoformat(),
+            }
+
+        botocore_session = botocore.session.get_session()
+        botocore_session._credentials = DeferredRefreshableCredentials(
+            refresh_using=fetch, method="sts-assume-role"
+        )
+        return boto3.Session(botocore_session=botocore_session)
