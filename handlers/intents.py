@@ -7,11 +7,11 @@ import re
 from handlers.grammar import FREE_FORM_VERBS, INVENTORY_VERBS, SIMPLE_VERBS, VERB_ALIASES
 
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
-_FILLER = re.compile(
-    r"\b(please|show|me|list|all|our|my|the|what|which|are|is|do|we|have|give|get|"
-    r"resources?|running in|in|for|of|on)\b",
-    re.IGNORECASE,
+FILLER_WORDS = frozenset(
+    "please show me list all our my the what which are is do we have give get any "
+    "resources resource running in for of on there can you".split()
 )
+NOUN_WORDS = frozenset({"instances", "instance", "servers", "volumes", "buckets", "functions", "clusters", "databases"})
 
 
 def strip_mention(text: str) -> str:
@@ -19,21 +19,28 @@ def strip_mention(text: str) -> str:
     return _MENTION.sub(" ", text).strip()
 
 
+def _words(text: str) -> list[str]:
+    cleaned = strip_mention(text).lower()
+    return re.sub(r"[?!,;]", " ", cleaned).split()
+
+
 def mention_to_command(text: str) -> str | None:
     """Map a mention's words to command text, or None when no intent is recognised."""
-    words = strip_mention(text).lower().replace("?", " ").replace(",", " ")
-    words = " ".join(words.split())
+    words = _words(text)
     if not words:
         return "help"
-    first = words.split()[0]
-    if first in (*INVENTORY_VERBS, *SIMPLE_VERBS, *FREE_FORM_VERBS, *VERB_ALIASES):
-        return words
-    if re.search(r"\bidle\b", words):
-        rest = _FILLER.sub(" ", re.sub(r"\bidle\b", " ", words))
-        return " ".join(["idle", *rest.split()])
-    for verb in (*INVENTORY_VERBS, *VERB_ALIASES):
-        match = re.search(rf"\b{re.escape(verb)}\b", words)
-        if match:
-            rest = _FILLER.sub(" ", words[: match.start()] + " " + words[match.end() :])
-            return " ".join([verb, *rest.split()])
+    if words[0] in (*INVENTORY_VERBS, *SIMPLE_VERBS, *FREE_FORM_VERBS, *VERB_ALIASES):
+        return " ".join(words)
+    if "idle" in words:
+        rest = [w for w in words if w != "idle" and w not in FILLER_WORDS and w not in NOUN_WORDS]
+        return " ".join(["idle", *rest])
+    for index, word in enumerate(words):
+        verb = VERB_ALIASES.get(word, word)
+        if verb in INVENTORY_VERBS:
+            rest = [
+                w
+                for w in words[:index] + words[index + 1 :]
+                if w not in FILLER_WORDS and w not in NOUN_WORDS and w not in VERB_ALIASES
+            ]
+            return " ".join([verb, *rest])
     return None

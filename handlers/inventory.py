@@ -25,7 +25,12 @@ ROW_DETAILS: dict[str, tuple[str, ...]] = {
     "eks": (),
     "emr": ("instance_hours",),
 }
-DETAIL_UNITS = {"size_gib": " GiB", "storage_gib": " GiB", "memory_mb": " MB"}
+DETAIL_UNITS = {
+    "size_gib": " GiB",
+    "storage_gib": " GiB",
+    "memory_mb": " MB",
+    "instance_hours": " instance-hours",
+}
 
 
 def build_query(command: Command, ctx: ChannelContext) -> Query:

@@ -1,0 +1,180 @@
+"""The `aws-monitor` command line: serve, ask, digest, check and demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from bot.config import AppConfig, config_path, load_config
+from bot.runtime import Runtime, build_runtime
+from bot.slack import make_client
+from handlers.dispatch import handle_mention, handle_text, unmapped_channel_reply
+from handlers.terminal import render_reply
+from services.errors import AwsMonitorError, ConfigError
+from services.permissions import ALLOWED, check_account
+
+logger = logging.getLogger("bot.cli")
+
+EXIT_USAGE = 2
+
+
+def configure_logging() -> None:
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "INFO",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # botocore logs every retry at DEBUG; its INFO lines about credentials are noise.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aws-monitor", description="A Slack bot that watches the AWS accounts of each channel."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument(
+            "--config",
+            metavar="PATH",
+            help="configuration file (default: $AWS_MONITOR_CONFIG or ./aws-monitor.yaml)",
+        )
+        return sub
+
+    serve = with_config(commands.add_parser("serve", help="run the bot"))
+    serve.add_argument("--http", action="store_true", help="serve HTTP even if SLACK_APP_TOKEN is set")
+    serve.add_argument("--port", type=int, default=3000, help="HTTP port (default 3000; 0 picks one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+
+    ask = with_config(commands.add_parser("ask", help="answer one command as if typed in a channel"))
+    ask.add_argument("--channel", required=True, metavar="ID", help="Slack channel id, e.g. C0PROD0001")
+    ask.add_argument("--user", metavar="ID", help="Slack user id for the role session name")
+    ask.add_argument("--json", action="store_true", help="print the Block Kit payload")
+    ask.add_argument("--mention", action="store_true", help="read the text as a mention in plain words")
+    ask.add_argument("text", help='the command, e.g. "ec2 prod"')
+
+    check = with_config(commands.add_parser("check", help="validate the config and try each IAM action"))
+    check.add_argument("--account", action="append", help="only this account (repeatable)")
+
+    demo = commands.add_parser("demo", help="tour the bot on an embedded AWS with demo data")
+    demo.add_argument("--no-prompt", action="store_true", help="do not offer a prompt after the tour")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return run_demo(prompt=not args.no_prompt)
+        config = load_config(config_path(args.config))
+        if args.command == "serve":
+            return serve(config, args.http, args.host, args.port)
+        if args.command == "ask":
+            return ask(config, args.channel, args.text, args.user, args.json, args.mention)
+        if args.command == "check":
+            return check(config, args.account)
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AwsMonitorError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    return EXIT_USAGE
+
+
+def ask(
+    config: AppConfig, channel: str, text: str, user: str | None, as_json: bool, mention: bool,
+    runtime: Runtime | None = None,
+) -> int:
+    runtime = runtime or build_runtime(config)
+    try:
+        ctx = config.channel_context(channel, user)
+        if ctx is None:
+            reply = unmapped_channel_reply(channel, config.path)
+        elif mention:
+            reply = handle_mention(text, ctx, runtime.backends)
+        else:
+            reply = handle_text(text, ctx, runtime.backends)
+        if as_json:
+            print(json.dumps(reply.payload(), indent=2, ensure_ascii=False))
+        else:
+            print(render_reply(reply))
+        return 0 if ctx is not None else 1
+    finally:
+        runtime.close()
+
+
+def check(config: AppConfig, only: list[str] | None) -> int:
+    print(f"Configuration {config.path} is valid: {len(config.accounts)} accounts, "
+          f"{len(config.channels)} channels.")
+    runtime = build_runtime(config)
+    problems = 0
+    try:
+        for account in config.accounts.values():
+            if only and account.name not in only:
+                continue
+            configured = runtime.backends.inventory.regions.configured(account)
+            region = configured[0] if isinstance(configured, tuple) else config.aws.default_region
+            print(f"\nAccount {account.label} (region {region}):")
+            for result in check_account(runtime.factory, account, region):
+                mark = "ok " if result.status == ALLOWED else "!! "
+                problems += result.status != ALLOWED
+                detail = f"  ({result.detail})" if result.detail else ""
+                print(f"  {mark}{result.action:<36} {result.status}{detail}")
+    finally:
+        runtime.close()
+    print(f"\n{problems} actions not allowed." if problems else "\nEvery action is allowed.")
+    return 1 if problems else 0
+
+
+def serve(config: AppConfig, force_http: bool, host: str, port: int) -> int:
+    from bot.app import build_app
+    from bot.server import HttpServer, make_wsgi_app
+
+    token = os.environ.get("SLACK_BOT_TOKEN")
+    if not token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set; export the bot token (xoxb-...) before `serve`.")
+    app_token = os.environ.get("SLACK_APP_TOKEN")
+    socket_mode = bool(app_token) and not force_http
+    signing_secret = os.environ.get("SLACK_SIGNING_SECRET")
+    if not socket_mode and not signing_secret:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set; HTTP mode needs it to verify Slack's requests "
+            "(or set SLACK_APP_TOKEN for Socket Mode)."
+        )
+    runtime = build_runtime(config)
+    client = make_client(token, os.environ.get("SLACK_API_BASE_URL"))
+    app, metrics, answerer = build_app(runtime, client, signing_secret, socket_mode=socket_mode)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = HttpServer(make_wsgi_app(None if socket_mode else app, metrics), host, port)
+    server.start()
+    handler = None
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        handler = SocketModeHandler(app, app_token, web_client=client)
+        handler.connect()
+        logger.info("Connected to Slack in Socket Mode; /healthz and /metrics on port %d", server.port)
+    else:
+        logger.info("Serving Slack requests at http://%s:%d/slack/events", host, server.port)
+    stop.wait()
+    logger.info("Stopping")
+    if handler is not None:
+        handler.close()
+    server.close()
+    answerer.pool.shutdown(wait=True, cancel_futures=False)
+    runtime.close()
+    return 0

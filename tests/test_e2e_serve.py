@@ -1,0 +1,255 @@
+"""End to end: `aws-monitor serve --http` as a process, against a moto server and the Slack stand-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import account_session
+from tests.fakes.slack_api import FakeSlackApi, slack_signature_headers
+
+SIGNING_SECRET = "e2e-signing-secret"
+PROD_ACCOUNT = "111111111111"
+OTHER_ACCOUNT = "222222222222"
+PROD_CHANNEL = "C0PROD0001"
+OTHER_CHANNEL = "C0OTHER001"
+INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+
+
+def _run_instances(endpoint: str, account_id: str, region: str, env: str | None, count: int) -> set[str]:
+    ec2 = account_session(account_id, endpoint).client("ec2", region_name=region, endpoint_url=endpoint)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    params = {"ImageId": image, "MinCount": count, "MaxCount": count, "InstanceType": "t3.micro"}
+    if env is not None:
+        params["TagSpecifications"] = [
+            {"ResourceType": "instance", "Tags": [{"Key": "Environment", "Value": env}, {"Key": "Name", "Value": f"{env}-web"}]}
+        ]
+    return {instance["InstanceId"] for instance in ec2.run_instances(**params)["Instances"]}
+
+
+class BotProcess:
+    """The bot started as `python -m bot serve --http --port 0`, with its stderr collected."""
+
+    def __init__(self, env: dict[str, str], config: Path) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--http", "--port", "0", "--config", str(config)],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.port = self._wait_for_port()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def _wait_for_port(self, timeout: float = 60.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                match = re.search(r"Serving Slack requests at http://127\.0\.0\.1:(\d+)/slack/events", line)
+                if match:
+                    return int(match.group(1))
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError("bot did not start:\n" + "".join(self.lines))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture
+def estate(moto_server: str) -> dict[str, set[str]]:
+    return {
+        "prod": _run_instances(moto_server, PROD_ACCOUNT, "us-east-1", "production", 2)
+        | _run_instances(moto_server, PROD_ACCOUNT, "eu-west-1", "production", 1),
+        "prod-staging": _run_instances(moto_server, PROD_ACCOUNT, "us-east-1", "staging", 2),
+        "prod-untagged": _run_instances(moto_server, PROD_ACCOUNT, "us-east-1", None, 1),
+        "other-prod": _run_instances(moto_server, OTHER_ACCOUNT, "us-east-1", "production", 2),
+    }
+
+
+@pytest.fixture
+def bot(tmp_path: Path, moto_server: str, slack_api: FakeSlackApi, estate: dict[str, set[str]]) -> Iterator[BotProcess]:
+    config = tmp_path / "aws-monitor.yaml"
+    config.write_text(
+        f"""
+aws:
+  regions: [us-east-1, eu-west-1]
+  environments: {{prod: production, stg: staging}}
+accounts:
+  prod:
+    role_arn: arn:aws:iam::{PROD_ACCOUNT}:role/AwsMonitorReadOnly
+    external_id: e2e
+  other:
+    role_arn: arn:aws:iam::{OTHER_ACCOUNT}:role/AwsMonitorReadOnly
+channels:
+  {PROD_CHANNEL}: {{accounts: [prod]}}
+  {OTHER_CHANNEL}: {{accounts: [other]}}
+"""
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SLACK_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_ENDPOINT_URL=moto_server,
+        SLACK_BOT_TOKEN="xoxb-e2e-test",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_BASE_URL=slack_api.base_url,
+        AWS_MONITOR_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        LOG_LEVEL="INFO",
+    )
+    process = BotProcess(env, config)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def _post(bot: BotProcess, body: str, headers: dict[str, str], content_type: str) -> tuple[int, str, float]:
+    request = urllib.request.Request(
+        bot.url("/slack/events"),
+        data=body.encode(),
+        headers={"Content-Type": content_type, **headers},
+        method="POST",
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode(), time.monotonic() - started
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), time.monotonic() - started
+
+
+def _slash(bot: BotProcess, slack_api: FakeSlackApi, text: str, channel: str, name: str, signed: bool = True) -> tuple[int, float]:
+    body = urllib.parse.urlencode(
+        {
+            "command": "/aws",
+            "text": text,
+            "channel_id": channel,
+            "user_id": "U0E2EUSER",
+            "team_id": "T0TEST",
+            "response_url": slack_api.response_url(name),
+            "trigger_id": "1.2.3",
+        }
+    )
+    headers = slack_signature_headers(SIGNING_SECRET, body) if signed else {}
+    status, _, elapsed = _post(bot, body, headers, "application/x-www-form-urlencoded")
+    return status, elapsed
+
+
+def _response_text(call_params: dict) -> str:
+    return json.dumps(call_params["blocks"])
+
+
+def test_serve_slash_command_lists_channel_production_instances(
+    bot: BotProcess, slack_api: FakeSlackApi, estate: dict[str, set[str]]
+) -> None:
+    status, elapsed = _slash(bot, slack_api, "ec2 prod", PROD_CHANNEL, "prod")
+    assert status == 200
+    assert elapsed < 3.0
+    assert slack_api.wait_for(lambda: any(c.method == "/response/prod" for c in slack_api.responses), 30)
+    answer = next(c for c in slack_api.responses if c.method == "/response/prod")
+    listed = set(INSTANCE_ID.findall(_response_text(answer.params)))
+    assert listed == estate["prod"]
+    assert answer.params["response_type"] == "in_channel"
+    assert answer.params["text"]
+
+
+def test_serve_unsigned_request_rejected(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    status, _ = _slash(bot, slack_api, "ec2 prod", PROD_CHANNEL, "unsigned", signed=False)
+    assert status == 401
+    time.sleep(0.5)
+    assert not any(c.method == "/response/unsigned" for c in slack_api.responses)
+
+
+def test_serve_badly_signed_request_rejected(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    body = "command=%2Faws&text=ec2&channel_id=C0PROD0001"
+    headers = slack_signature_headers("wrong-secret", body)
+    status, _, _ = _post(bot, body, headers, "application/x-www-form-urlencoded")
+    assert status == 401
+
+
+def test_serve_unmapped_channel_gets_mapping_help(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    status, _ = _slash(bot, slack_api, "ec2 prod", "C0UNKNOWN1", "unmapped")
+    assert status == 200
+    assert slack_api.wait_for(lambda: any(c.method == "/response/unmapped" for c in slack_api.responses), 30)
+    answer = next(c for c in slack_api.responses if c.method == "/response/unmapped")
+    text = _response_text(answer.params)
+    assert "not mapped" in text
+    assert "C0UNKNOWN1" in text
+    assert not INSTANCE_ID.findall(text)
+    with urllib.request.urlopen(bot.url("/metrics"), timeout=5) as response:
+        metrics = response.read().decode()
+    assert "aws_monitor_aws_api_calls 0.0" in metrics
+
+
+def test_serve_mention_answers_once_in_thread(
+    bot: BotProcess, slack_api: FakeSlackApi, estate: dict[str, set[str]]
+) -> None:
+    event = {
+        "token": "unused",
+        "team_id": "T0TEST",
+        "api_app_id": "A0TEST",
+        "type": "event_callback",
+        "event_id": "Ev0E2E0001",
+        "event_time": int(time.time()),
+        "event": {
+            "type": "app_mention",
+            "user": "U0E2EUSER",
+            "text": "<@UBOT> ec2 prod",
+            "ts": "1700000001.000100",
+            "channel": OTHER_CHANNEL,
+            "event_ts": "1700000001.000100",
+        },
+    }
+    body = json.dumps(event)
+    status, _, elapsed = _post(bot, body, slack_signature_headers(SIGNING_SECRET, body), "application/json")
+    assert status == 200
+    assert elapsed < 3.0
+    retry_headers = {**slack_signature_headers(SIGNING_SECRET, body), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    status, _, _ = _post(bot, body, retry_headers, "application/json")
+    assert status == 200
+    assert slack_api.wait_for(lambda: len(slack_api.calls_to("chat.postMessage")) >= 1, 30)
+    time.sleep(1.0)
+    posts = slack_api.calls_to("chat.postMessage")
+    assert len(posts) == 1
+    assert posts[0].params["thread_ts"] == "1700000001.000100"
+    assert posts[0].params["channel"] == OTHER_CHANNEL
+    blocks = posts[0].params["blocks"]
+    listed = set(INSTANCE_ID.findall(blocks if isinstance(blocks, str) else json.dumps(blocks)))
+    assert listed == estate["other-prod"]
+
+
+def test_serve_healthz_answers_ok(bot: BotProcess) -> None:
+    with urllib.request.urlopen(bot.url("/healthz"), timeout=5) as response:
+        assert response.status == 200
+        assert response.read() == b"ok\n"
