@@ -181,7 +181,9 @@ class _Parser:
 
     def parse(self, data: Any) -> AppConfig:
         if data is None:
-            raise self.fail("(top level)", "the file is empty; it needs aws, accounts and channels.")
+            raise self.fail(
+                "(top level)", "the file is empty; it needs aws, accounts and channels."
+            )
         top = self.mapping(data, "", ("aws", "accounts", "channels", "costs", "idle", "digests"))
         aws = self.mapping(
             top.get("aws"),
@@ -199,7 +201,9 @@ class _Parser:
             ),
         )
         regions = self.regions(aws.get("regions", ["us-east-1"]), "aws.regions")
-        environment_tag = self.string(aws.get("environment_tag", "Environment"), "aws.environment_tag")
+        environment_tag = self.string(
+            aws.get("environment_tag", "Environment"), "aws.environment_tag"
+        )
         environments = self.environments(aws.get("environments"))
         settings = self.aws_settings(aws)
         accounts = self.accounts(top.get("accounts"))
@@ -222,7 +226,8 @@ class _Parser:
             return {}
         if not isinstance(value, dict):
             raise self.fail(
-                "aws.environments", f"expected a mapping such as {{prod: production}}, got {value!r}."
+                "aws.environments",
+                f"expected a mapping such as {{prod: production}}, got {value!r}.",
             )
         result = {}
         for word, tag_value in value.items():
@@ -336,7 +341,9 @@ class _Parser:
 
     def timezone(self, value: Any, key: str) -> str:
         if not isinstance(value, str):
-            raise self.fail(key, f"expected an IANA time zone such as Europe/Berlin, got {value!r}.")
+            raise self.fail(
+                key, f"expected an IANA time zone such as Europe/Berlin, got {value!r}."
+            )
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -354,7 +361,8 @@ class _Parser:
             match = _TIME.match(at) if isinstance(at, str) else None
             if match is None:
                 raise self.fail(
-                    f"{key}.{kind}.at", f'{at!r} is not a time; write it quoted as "HH:MM", e.g. "09:00".'
+                    f"{key}.{kind}.at",
+                    f'{at!r} is not a time; write it quoted as "HH:MM", e.g. "09:00".',
                 )
             days = str(fields.get("days", "mon-sun")).lower()
             if not all(_DAYS.match(part.strip()) for part in days.split(",")):
@@ -369,12 +377,24 @@ class _Parser:
         fields = self.mapping(value, "costs", ("cache_hours", "metric", "top"))
         defaults = CostSettings()
         metric = fields.get("metric", defaults.metric)
-        allowed = ("UnblendedCost", "BlendedCost", "AmortizedCost", "NetUnblendedCost", "NetAmortizedCost")
+        allowed = (
+            "UnblendedCost",
+            "BlendedCost",
+            "AmortizedCost",
+            "NetUnblendedCost",
+            "NetAmortizedCost",
+        )
         if metric not in allowed:
-            raise self.fail("costs.metric", f"{metric!r} is not valid; use one of {', '.join(allowed)}.")
+            raise self.fail(
+                "costs.metric", f"{metric!r} is not valid; use one of {', '.join(allowed)}."
+            )
         return CostSettings(
             cache_hours=self.number(
-                fields.get("cache_hours", defaults.cache_hours), "costs.cache_hours", float, 0, 24 * 31
+                fields.get("cache_hours", defaults.cache_hours),
+                "costs.cache_hours",
+                float,
+                0,
+                24 * 31,
             ),
             metric=metric,
             top=self.number(fields.get("top", defaults.top), "costs.top", int, 1, 20),
@@ -393,13 +413,23 @@ class _Parser:
 
     def digest_settings(self, value: Any) -> DigestSettings:
         defaults = DigestSettings()
-        fields = self.mapping(value, "digests", ("grace_minutes", "spike_percent", "spike_min_amount"))
+        fields = self.mapping(
+            value, "digests", ("grace_minutes", "spike_percent", "spike_min_amount")
+        )
         return DigestSettings(
             grace_minutes=self.number(
-                fields.get("grace_minutes", defaults.grace_minutes), "digests.grace_minutes", int, 0, 24 * 60
+                fields.get("grace_minutes", defaults.grace_minutes),
+                "digests.grace_minutes",
+                int,
+                0,
+                24 * 60,
             ),
             spike_percent=self.number(
-                fields.get("spike_percent", defaults.spike_percent), "digests.spike_percent", float, 0, 10_000
+                fields.get("spike_percent", defaults.spike_percent),
+                "digests.spike_percent",
+                float,
+                0,
+                10_000,
             ),
             spike_min_amount=self.number(
                 fields.get("spike_min_amount", defaults.spike_min_amount),

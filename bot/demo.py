@@ -144,13 +144,17 @@ def _run(ec2: Any, count: int, instance_type: str, stop: bool = False, **tags: s
     return ids
 
 
-def _seed_ec2(session: boto3.Session, region: str, plan: list[tuple[int, str, bool, dict[str, str]]]) -> None:
+def _seed_ec2(
+    session: boto3.Session, region: str, plan: list[tuple[int, str, bool, dict[str, str]]]
+) -> None:
     ec2 = session.client("ec2", region_name=region)
     for count, instance_type, stop, tags in plan:
         _run(ec2, count, instance_type, stop, **tags)
 
 
-def _seed_volumes(session: boto3.Session, region: str, sizes: list[tuple[int, str, dict[str, str]]]) -> None:
+def _seed_volumes(
+    session: boto3.Session, region: str, sizes: list[tuple[int, str, dict[str, str]]]
+) -> None:
     ec2 = session.client("ec2", region_name=region)
     for size, volume_type, tags in sizes:
         params: dict[str, Any] = {
@@ -163,7 +167,9 @@ def _seed_volumes(session: boto3.Session, region: str, sizes: list[tuple[int, st
         ec2.create_volume(**params)
 
 
-def _seed_rds(session: boto3.Session, region: str, name: str, klass: str, engine: str, env: str) -> None:
+def _seed_rds(
+    session: boto3.Session, region: str, name: str, klass: str, engine: str, env: str
+) -> None:
     session.client("rds", region_name=region).create_db_instance(
         DBInstanceIdentifier=name,
         DBInstanceClass=klass,
@@ -244,16 +250,24 @@ def seed_organisation() -> dict[str, str]:
     data = account_session(ACCOUNT_IDS["data"])
 
     production = {"Environment": "production"}
-    _seed_ec2(prod, "us-east-1", [
-        (4, "t3.large", False, {**production, "Name": "web", "Team": "storefront"}),
-        (2, "m5.xlarge", False, {**production, "Name": "api", "Team": "payments"}),
-        (1, "c5.2xlarge", True, {**production, "Name": "batch-legacy", "Team": "payments"}),
-        (2, "t3.micro", False, {}),
-    ])
-    _seed_ec2(prod, "eu-west-1", [
-        (3, "m5.large", False, {**production, "Name": "api-eu", "Team": "payments"}),
-        (1, "t3.small", False, {**production, "Name": "<!channel> ping & <b>", "Team": "qa"}),
-    ])
+    _seed_ec2(
+        prod,
+        "us-east-1",
+        [
+            (4, "t3.large", False, {**production, "Name": "web", "Team": "storefront"}),
+            (2, "m5.xlarge", False, {**production, "Name": "api", "Team": "payments"}),
+            (1, "c5.2xlarge", True, {**production, "Name": "batch-legacy", "Team": "payments"}),
+            (2, "t3.micro", False, {}),
+        ],
+    )
+    _seed_ec2(
+        prod,
+        "eu-west-1",
+        [
+            (3, "m5.large", False, {**production, "Name": "api-eu", "Team": "payments"}),
+            (1, "t3.small", False, {**production, "Name": "<!channel> ping & <b>", "Team": "qa"}),
+        ],
+    )
     _seed_volumes(prod, "us-east-1", [(500, "gp3", {"Name": "orphaned-backup"}), (100, "st1", {})])
     _seed_rds(prod, "us-east-1", "orders-db", "db.r6g.large", "postgres", "production")
     _seed_bucket(prod, "demo-prod-assets", None, Environment="production", Team="storefront")
@@ -261,10 +275,14 @@ def seed_organisation() -> dict[str, str]:
     _seed_bucket(prod, "demo-prod-scratch", None)
     _seed_eks(prod, "us-east-1", "prod-main", "production")
 
-    _seed_ec2(staging, "us-east-1", [
-        (3, "t3.medium", False, {"Environment": "staging", "Name": "web-stg"}),
-        (2, "t3.medium", True, {"Environment": "staging", "Name": "worker-stg"}),
-    ])
+    _seed_ec2(
+        staging,
+        "us-east-1",
+        [
+            (3, "t3.medium", False, {"Environment": "staging", "Name": "web-stg"}),
+            (2, "t3.medium", True, {"Environment": "staging", "Name": "worker-stg"}),
+        ],
+    )
     _seed_volumes(staging, "us-east-1", [(50, "gp2", {"Environment": "staging"})])
     _seed_rds(staging, "us-east-1", "orders-db-stg", "db.t3.medium", "postgres", "staging")
     _seed_bucket(staging, "demo-staging-assets", None, Environment="staging")
@@ -348,4 +366,7 @@ def interactive(runtime: Runtime, out: Any) -> None:
         if text.startswith("channel "):
             channel = text.split(maxsplit=1)[1].strip()
             continue
-        print(answer_step(runtime, TourStep(channel, text, mention=not text.split()[0].isalnum())), file=out)
+        print(
+            answer_step(runtime, TourStep(channel, text, mention=not text.split()[0].isalnum())),
+            file=out,
+        )

@@ -20,7 +20,9 @@ SLACK_PATH = "/slack/events"
 StartResponse = Callable[..., Any]
 
 
-def make_wsgi_app(app: App | None, metrics: Metrics) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+def make_wsgi_app(
+    app: App | None, metrics: Metrics
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """Route /slack/events to Bolt (when given), /healthz and /metrics to plain handlers."""
     slack = SlackRequestHandler(app, path=SLACK_PATH) if app is not None else None
 
@@ -48,7 +50,9 @@ class HttpServer:
     """A waitress server on a thread of its own; port 0 picks a free port."""
 
     def __init__(self, wsgi: Callable[..., Any], host: str, port: int, threads: int = 16) -> None:
-        self._server = create_server(wsgi, host=host, port=port, threads=threads, ident="aws-monitor")
+        self._server = create_server(
+            wsgi, host=host, port=port, threads=threads, ident="aws-monitor"
+        )
         self.host = host
         self.port = int(self._server.effective_port)  # type: ignore[union-attr]
         self._thread: threading.Thread | None = None

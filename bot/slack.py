@@ -74,11 +74,16 @@ def make_client(token: str | None, base_url: str | None) -> WebClient:
         token=token,
         base_url=base_url or DEFAULT_API_BASE_URL,
         timeout=30,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), BoundedRateLimitRetryHandler()],
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            BoundedRateLimitRetryHandler(),
+        ],
     )
 
 
-def upload_files(client: WebClient, channel_id: str, reply: Reply, thread_ts: str | None = None) -> list[str]:
+def upload_files(
+    client: WebClient, channel_id: str, reply: Reply, thread_ts: str | None = None
+) -> list[str]:
     """Upload a reply's files with files_upload_v2; return one problem line per failed file."""
     problems = []
     for attachment in reply.files:
@@ -97,6 +102,8 @@ def upload_files(client: WebClient, channel_id: str, reply: Reply, thread_ts: st
             logger.warning(
                 "Uploading %s to channel %s failed: %s", attachment.filename, channel_id, reason
             )
-            hint = " Invite the bot with /invite @aws-monitor." if reason == "not_in_channel" else ""
+            hint = (
+                " Invite the bot with /invite @aws-monitor." if reason == "not_in_channel" else ""
+            )
             problems.append(f"Could not attach {attachment.filename}: {reason}.{hint}")
     return problems

@@ -25,8 +25,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,28 @@ class SeenEvent(Base):
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+def create_tables(engine: Engine, attempts: int = 3) -> None:
+    """Create the missing tables.
+
+    Processes that start together on an empty database race to create them: the
+    loser's CREATE TABLE fails (IntegrityError or ProgrammingError on PostgreSQL,
+    OperationalError on SQLite) once the winner commits, and a retry finds the tables.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (IntegrityError, ProgrammingError, OperationalError) as exc:
+            if attempt == attempts:
+                raise
+            logger.warning(
+                "Creating the tables failed (attempt %d of %d), retrying: %s",
+                attempt,
+                attempts,
+                type(exc).__name__,
+            )
+
+
 def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 
@@ -111,13 +134,15 @@ class Store:
 
     def __init__(self, url: str | None = None, engine: Engine | None = None) -> None:
         self.url = database_url(url)
-        connect_args: dict[str, Any] = {}
+        options: dict[str, Any] = {}
         if self.url.startswith("sqlite"):
-            connect_args = {"check_same_thread": False, "timeout": 30}
-        self.engine = engine or create_engine(
-            self.url, connect_args=connect_args, pool_pre_ping=True, future=True
-        )
-        Base.metadata.create_all(self.engine)
+            options["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if self.url in ("sqlite://", "sqlite:///:memory:"):
+            # Each pooled connection to an in-memory SQLite database opens a database of
+            # its own, so every thread shares one connection instead.
+            options["poolclass"] = StaticPool
+        self.engine = engine or create_engine(self.url, pool_pre_ping=True, future=True, **options)
+        create_tables(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
@@ -137,7 +162,11 @@ class Store:
             return entry.response
 
     def put_cost(
-        self, key: str, request: dict[str, Any], response: Any, expires_at: datetime | None,
+        self,
+        key: str,
+        request: dict[str, Any],
+        response: Any,
+        expires_at: datetime | None,
         now: datetime | None = None,
     ) -> None:
         with self.session() as session, session.begin():

@@ -107,7 +107,9 @@ def line_sections(lines: Iterable[str], limit: int = MAX_SECTION_TEXT) -> list[B
     return blocks
 
 
-def fit(blocks: list[Block], note: str = "The answer was cut to fit one Slack message.") -> list[Block]:
+def fit(
+    blocks: list[Block], note: str = "The answer was cut to fit one Slack message."
+) -> list[Block]:
     """Cut a block list to Slack's 50-block limit, keeping the last block (the footer)."""
     if len(blocks) <= MAX_BLOCKS:
         return blocks

@@ -7,7 +7,16 @@ import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from handlers.blocks import FileAttachment, Reply, context, escape, fit, header, line_sections, section
+from handlers.blocks import (
+    FileAttachment,
+    Reply,
+    context,
+    escape,
+    fit,
+    header,
+    line_sections,
+    section,
+)
 from handlers.context import ChannelContext
 from handlers.grammar import Command, CommandError
 from handlers.report import footer, warning_blocks

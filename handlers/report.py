@@ -23,6 +23,4 @@ def warning_blocks(warnings: Sequence[ScanWarning]) -> list[Block]:
 def footer(gathered: Gathered[Any]) -> Block:
     accounts = ", ".join(escape(name) for name in gathered.accounts) or "none"
     regions = ", ".join(gathered.regions) or "none"
-    return context(
-        f"Scanned accounts {accounts} · regions {regions} · {gathered.elapsed:.1f} s"
-    )
+    return context(f"Scanned accounts {accounts} · regions {regions} · {gathered.elapsed:.1f} s")

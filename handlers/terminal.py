@@ -9,7 +9,12 @@ from handlers.blocks import Block, Reply
 _BOLD = re.compile(r"\*([^*\n]+)\*")
 _CODE = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
-_EMOJI = {":warning:": "!", ":grey_question:": "?", ":large_green_circle:": "+", ":red_circle:": "-"}
+_EMOJI = {
+    ":warning:": "!",
+    ":grey_question:": "?",
+    ":large_green_circle:": "+",
+    ":red_circle:": "-",
+}
 
 
 def plain(mrkdwn: str) -> str:

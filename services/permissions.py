@@ -55,7 +55,9 @@ def _first_bucket(client: Any, found: dict[str, str]) -> str | None:
     return None
 
 
-def _needs(key: str, call: Callable[[Any, str], Any]) -> Callable[[Any, dict[str, str]], str | None]:
+def _needs(
+    key: str, call: Callable[[Any, str], Any]
+) -> Callable[[Any, dict[str, str]], str | None]:
     def run(client: Any, found: dict[str, str]) -> str | None:
         if key not in found:
             raise LookupError(f"no {key} to try it on")
@@ -140,14 +142,24 @@ PROBES: tuple[Probe, ...] = (
     Probe("ec2:DescribeRegions", "ec2", _dry_run("describe_regions")),
     Probe("ec2:DescribeInstances", "ec2", _dry_run("describe_instances", MaxResults=5)),
     Probe("ec2:DescribeVolumes", "ec2", _dry_run("describe_volumes", MaxResults=5)),
-    Probe("rds:DescribeDBInstances", "rds", lambda c, f: c.describe_db_instances(MaxRecords=20) and None),
+    Probe(
+        "rds:DescribeDBInstances",
+        "rds",
+        lambda c, f: c.describe_db_instances(MaxRecords=20) and None,
+    ),
     Probe("s3:ListAllMyBuckets", "s3", _first_bucket),
-    Probe("s3:GetBucketLocation", "s3", _needs("bucket", lambda c, b: c.get_bucket_location(Bucket=b))),
+    Probe(
+        "s3:GetBucketLocation", "s3", _needs("bucket", lambda c, b: c.get_bucket_location(Bucket=b))
+    ),
     Probe("s3:GetBucketTagging", "s3", _needs("bucket", _bucket_tagging)),
     Probe("lambda:ListFunctions", "lambda", _first_function),
-    Probe("lambda:ListTags", "lambda", _needs("function", lambda c, arn: c.list_tags(Resource=arn))),
+    Probe(
+        "lambda:ListTags", "lambda", _needs("function", lambda c, arn: c.list_tags(Resource=arn))
+    ),
     Probe("eks:ListClusters", "eks", _first_eks),
-    Probe("eks:DescribeCluster", "eks", _needs("eks cluster", lambda c, n: c.describe_cluster(name=n))),
+    Probe(
+        "eks:DescribeCluster", "eks", _needs("eks cluster", lambda c, n: c.describe_cluster(name=n))
+    ),
     Probe("elasticmapreduce:ListClusters", "emr", _first_emr),
     Probe(
         "elasticmapreduce:DescribeCluster",
@@ -169,7 +181,9 @@ def check_account(
     if account.role_arn:
         try:
             factory.client(account, "sts", region, user_id=user_id).get_caller_identity()
-            results.append(PermissionResult(account.name, "sts:AssumeRole", ALLOWED, account.role_arn))
+            results.append(
+                PermissionResult(account.name, "sts:AssumeRole", ALLOWED, account.role_arn)
+            )
         except (AccountAccessError, ClientError, BotoCoreError) as exc:
             results.append(PermissionResult(account.name, "sts:AssumeRole", DENIED, str(exc)))
             return results

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SESSION_NAME = "aws-monitor"
 MAX_ASSUME_ROLE_SECONDS = 3600
-_INVALID_SESSION_CHARS = re.compile(r"[^\w+=,.@-]")
+_INVALID_SESSION_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,9 @@ class RequestCounter:
             self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
     def _on_send(self, request: Any, **_: Any) -> None:
-        operation = request.context.get("operation_name", "unknown") if request.context else "unknown"
+        operation = (
+            request.context.get("operation_name", "unknown") if request.context else "unknown"
+        )
         with self._lock:
             self.attempts[operation] += 1
 

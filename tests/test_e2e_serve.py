@@ -28,13 +28,23 @@ OTHER_CHANNEL = "C0OTHER001"
 INSTANCE_ID = re.compile(r"\bi-[0-9a-f]{8,17}\b")
 
 
-def _run_instances(endpoint: str, account_id: str, region: str, env: str | None, count: int) -> set[str]:
-    ec2 = account_session(account_id, endpoint).client("ec2", region_name=region, endpoint_url=endpoint)
+def _run_instances(
+    endpoint: str, account_id: str, region: str, env: str | None, count: int
+) -> set[str]:
+    ec2 = account_session(account_id, endpoint).client(
+        "ec2", region_name=region, endpoint_url=endpoint
+    )
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     params = {"ImageId": image, "MinCount": count, "MaxCount": count, "InstanceType": "t3.micro"}
     if env is not None:
         params["TagSpecifications"] = [
-            {"ResourceType": "instance", "Tags": [{"Key": "Environment", "Value": env}, {"Key": "Name", "Value": f"{env}-web"}]}
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "Environment", "Value": env},
+                    {"Key": "Name", "Value": f"{env}-web"},
+                ],
+            }
         ]
     return {instance["InstanceId"] for instance in ec2.run_instances(**params)["Instances"]}
 
@@ -45,7 +55,17 @@ class BotProcess:
     def __init__(self, env: dict[str, str], config: Path) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--http", "--port", "0", "--config", str(config)],
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "serve",
+                "--http",
+                "--port",
+                "0",
+                "--config",
+                str(config),
+            ],
             env=env,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -65,7 +85,9 @@ class BotProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
-                match = re.search(r"Serving Slack requests at http://127\.0\.0\.1:(\d+)/slack/events", line)
+                match = re.search(
+                    r"Serving Slack requests at http://127\.0\.0\.1:(\d+)/slack/events", line
+                )
                 if match:
                     return int(match.group(1))
             if self.process.poll() is not None:
@@ -96,7 +118,9 @@ def estate(moto_server: str) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def bot(tmp_path: Path, moto_server: str, slack_api: FakeSlackApi, estate: dict[str, set[str]]) -> Iterator[BotProcess]:
+def bot(
+    tmp_path: Path, moto_server: str, slack_api: FakeSlackApi, estate: dict[str, set[str]]
+) -> Iterator[BotProcess]:
     config = tmp_path / "aws-monitor.yaml"
     config.write_text(
         f"""
@@ -114,7 +138,9 @@ channels:
   {OTHER_CHANNEL}: {{accounts: [other]}}
 """
     )
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SLACK_"))}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SLACK_"))
+    }
     env.update(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
@@ -134,7 +160,9 @@ channels:
         process.stop()
 
 
-def _post(bot: BotProcess, body: str, headers: dict[str, str], content_type: str) -> tuple[int, str, float]:
+def _post(
+    bot: BotProcess, body: str, headers: dict[str, str], content_type: str
+) -> tuple[int, str, float]:
     request = urllib.request.Request(
         bot.url("/slack/events"),
         data=body.encode(),
@@ -149,7 +177,14 @@ def _post(bot: BotProcess, body: str, headers: dict[str, str], content_type: str
         return exc.code, exc.read().decode(), time.monotonic() - started
 
 
-def _slash(bot: BotProcess, slack_api: FakeSlackApi, text: str, channel: str, name: str, signed: bool = True) -> tuple[int, float]:
+def _slash(
+    bot: BotProcess,
+    slack_api: FakeSlackApi,
+    text: str,
+    channel: str,
+    name: str,
+    signed: bool = True,
+) -> tuple[int, float]:
     body = urllib.parse.urlencode(
         {
             "command": "/aws",
@@ -176,7 +211,9 @@ def test_serve_slash_command_lists_channel_production_instances(
     status, elapsed = _slash(bot, slack_api, "ec2 prod", PROD_CHANNEL, "prod")
     assert status == 200
     assert elapsed < 3.0
-    assert slack_api.wait_for(lambda: any(c.method == "/response/prod" for c in slack_api.responses), 30)
+    assert slack_api.wait_for(
+        lambda: any(c.method == "/response/prod" for c in slack_api.responses), 30
+    )
     answer = next(c for c in slack_api.responses if c.method == "/response/prod")
     listed = set(INSTANCE_ID.findall(_response_text(answer.params)))
     assert listed == estate["prod"]
@@ -201,7 +238,9 @@ def test_serve_badly_signed_request_rejected(bot: BotProcess, slack_api: FakeSla
 def test_serve_unmapped_channel_gets_mapping_help(bot: BotProcess, slack_api: FakeSlackApi) -> None:
     status, _ = _slash(bot, slack_api, "ec2 prod", "C0UNKNOWN1", "unmapped")
     assert status == 200
-    assert slack_api.wait_for(lambda: any(c.method == "/response/unmapped" for c in slack_api.responses), 30)
+    assert slack_api.wait_for(
+        lambda: any(c.method == "/response/unmapped" for c in slack_api.responses), 30
+    )
     answer = next(c for c in slack_api.responses if c.method == "/response/unmapped")
     text = _response_text(answer.params)
     assert "not mapped" in text
@@ -232,10 +271,16 @@ def test_serve_mention_answers_once_in_thread(
         },
     }
     body = json.dumps(event)
-    status, _, elapsed = _post(bot, body, slack_signature_headers(SIGNING_SECRET, body), "application/json")
+    status, _, elapsed = _post(
+        bot, body, slack_signature_headers(SIGNING_SECRET, body), "application/json"
+    )
     assert status == 200
     assert elapsed < 3.0
-    retry_headers = {**slack_signature_headers(SIGNING_SECRET, body), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    retry_headers = {
+        **slack_signature_headers(SIGNING_SECRET, body),
+        "X-Slack-Retry-Num": "1",
+        "X-Slack-Retry-Reason": "http_timeout",
+    }
     status, _, _ = _post(bot, body, retry_headers, "application/json")
     assert status == 200
     assert slack_api.wait_for(lambda: len(slack_api.calls_to("chat.postMessage")) >= 1, 30)

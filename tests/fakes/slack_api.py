@@ -87,7 +87,13 @@ class FakeSlackApi:
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         number = next(self._ids)
         if method == "auth.test":
-            return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T0TEST", "user": "aws-monitor"}
+            return {
+                "ok": True,
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+                "team_id": "T0TEST",
+                "user": "aws-monitor",
+            }
         if method == "chat.postMessage":
             return {"ok": True, "channel": params.get("channel"), "ts": f"1700000000.{number:06d}"}
         if method == "files.getUploadURLExternal":
@@ -99,7 +105,10 @@ class FakeSlackApi:
         if method == "files.completeUploadExternal":
             files = params.get("files")
             parsed = json.loads(files) if isinstance(files, str) else files or []
-            return {"ok": True, "files": [{"id": item.get("id"), "title": item.get("title")} for item in parsed]}
+            return {
+                "ok": True,
+                "files": [{"id": item.get("id"), "title": item.get("title")} for item in parsed],
+            }
         return {"ok": True}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -109,10 +118,14 @@ class FakeSlackApi:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
+            ) -> None:
                 data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json" if isinstance(body, dict) else "text/plain")
+                self.send_header(
+                    "Content-Type", "application/json" if isinstance(body, dict) else "text/plain"
+                )
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
@@ -142,7 +155,11 @@ class FakeSlackApi:
                 with api._lock:
                     api.calls.append(Call(method, params, headers))
                 if failure is not None:
-                    extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+                    extra = (
+                        {"Retry-After": str(failure.retry_after)}
+                        if failure.retry_after is not None
+                        else {}
+                    )
                     body = {"ok": False, "error": failure.error or "ratelimited"}
                     self._send(failure.status, body, extra)
                     return
