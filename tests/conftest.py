@@ -49,15 +49,15 @@ def moto_server() -> Iterator[str]:
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     # The server keeps its state in this process's moto backends: start and end empty.
-    _reset_moto(url)
+    reset_moto(url)
     try:
         yield url
     finally:
-        _reset_moto(url)
+        reset_moto(url)
         server.stop()
 
 
-def _reset_moto(url: str) -> None:
+def reset_moto(url: str) -> None:
     request = urllib.request.Request(f"{url}/moto-api/reset", data=b"", method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200

@@ -11,6 +11,7 @@ import pytest
 from bot.cli import main
 from bot.demo import run_demo
 from tests.conftest import account_session
+from tests.fakes.slack_api import Failure, FakeSlackApi
 
 CONFIG = """
 aws:
@@ -139,3 +140,20 @@ def test_demo_tours_the_organisation() -> None:
     assert "nightly-etl" in text
     assert "not mapped" in text
     assert "Tour done" in text
+
+
+def test_serve_rejected_token_exits_2(
+    config_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    slack_api: FakeSlackApi,
+) -> None:
+    slack_api.fail("auth.test", Failure(error="invalid_auth"))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-revoked")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
+    monkeypatch.setenv("SLACK_API_BASE_URL", slack_api.base_url)
+    assert main(["serve", "--config", str(config_file), "--http", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Slack rejected SLACK_BOT_TOKEN at auth.test" in err
+    assert "invalid_auth" in err
+    assert "xoxb-revoked" not in err

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto.server import ThreadedMotoServer
 
-from tests.conftest import account_session
+from tests.conftest import FAKE_AWS_ENV, account_session, reset_moto
 from tests.fakes.slack_api import FakeSlackApi, slack_signature_headers
 
 SIGNING_SECRET = "e2e-signing-secret"
@@ -106,21 +107,56 @@ class BotProcess:
             self.process.kill()
 
 
-@pytest.fixture
-def estate(moto_server: str) -> dict[str, set[str]]:
-    return {
-        "prod": _run_instances(moto_server, PROD_ACCOUNT, "us-east-1", "production", 2)
-        | _run_instances(moto_server, PROD_ACCOUNT, "eu-west-1", "production", 1),
-        "prod-staging": _run_instances(moto_server, PROD_ACCOUNT, "us-east-1", "staging", 2),
-        "prod-untagged": _run_instances(moto_server, PROD_ACCOUNT, "us-east-1", None, 1),
-        "other-prod": _run_instances(moto_server, OTHER_ACCOUNT, "us-east-1", "production", 2),
-    }
+@pytest.fixture(scope="module")
+def module_moto_server() -> Iterator[str]:
+    """One moto server for the module: seeding it and starting the bot once keeps this fast."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    reset_moto(url)
+    try:
+        yield url
+    finally:
+        reset_moto(url)
+        server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def estate(module_moto_server: str) -> Iterator[dict[str, set[str]]]:
+    saved = dict(os.environ)
+    os.environ.update(FAKE_AWS_ENV)
+    try:
+        yield {
+            "prod": _run_instances(module_moto_server, PROD_ACCOUNT, "us-east-1", "production", 2)
+            | _run_instances(module_moto_server, PROD_ACCOUNT, "eu-west-1", "production", 1),
+            "prod-staging": _run_instances(
+                module_moto_server, PROD_ACCOUNT, "us-east-1", "staging", 2
+            ),
+            "prod-untagged": _run_instances(module_moto_server, PROD_ACCOUNT, "us-east-1", None, 1),
+            "other-prod": _run_instances(
+                module_moto_server, OTHER_ACCOUNT, "us-east-1", "production", 2
+            ),
+        }
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def slack_api() -> Iterator[FakeSlackApi]:
+    with FakeSlackApi() as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
 def bot(
-    tmp_path: Path, moto_server: str, slack_api: FakeSlackApi, estate: dict[str, set[str]]
+    tmp_path_factory: pytest.TempPathFactory,
+    module_moto_server: str,
+    slack_api: FakeSlackApi,
+    estate: dict[str, set[str]],
 ) -> Iterator[BotProcess]:
+    tmp_path = tmp_path_factory.mktemp("e2e")
     config = tmp_path / "aws-monitor.yaml"
     config.write_text(
         f"""
@@ -141,12 +177,9 @@ channels:
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SLACK_"))
     }
+    env.update(FAKE_AWS_ENV)
     env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_ENDPOINT_URL=moto_server,
+        AWS_ENDPOINT_URL=module_moto_server,
         SLACK_BOT_TOKEN="xoxb-e2e-test",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_BASE_URL=slack_api.base_url,
@@ -235,7 +268,16 @@ def test_serve_badly_signed_request_rejected(bot: BotProcess, slack_api: FakeSla
     assert status == 401
 
 
+def aws_calls(bot: BotProcess) -> float:
+    with urllib.request.urlopen(bot.url("/metrics"), timeout=5) as response:
+        metrics = response.read().decode()
+    match = re.search(r"^aws_monitor_aws_api_calls (\S+)$", metrics, re.MULTILINE)
+    assert match, metrics
+    return float(match.group(1))
+
+
 def test_serve_unmapped_channel_gets_mapping_help(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    calls_before = aws_calls(bot)
     status, _ = _slash(bot, slack_api, "ec2 prod", "C0UNKNOWN1", "unmapped")
     assert status == 200
     assert slack_api.wait_for(
@@ -246,9 +288,7 @@ def test_serve_unmapped_channel_gets_mapping_help(bot: BotProcess, slack_api: Fa
     assert "not mapped" in text
     assert "C0UNKNOWN1" in text
     assert not INSTANCE_ID.findall(text)
-    with urllib.request.urlopen(bot.url("/metrics"), timeout=5) as response:
-        metrics = response.read().decode()
-    assert "aws_monitor_aws_api_calls 0.0" in metrics
+    assert aws_calls(bot) == calls_before
 
 
 def test_serve_mention_answers_once_in_thread(
