@@ -40,9 +40,9 @@ class Query:
     tags: tuple[tuple[str, str], ...] = ()
 
     def matches(self, resource: Resource) -> bool:
-        if self.environment is not None:
-            if resource.tags.get(self.environment_tag) != self.environment:
-                return False
+        environment_tag = resource.tags.get(self.environment_tag)
+        if self.environment is not None and environment_tag != self.environment:
+            return False
         if self.states and resource.state.lower() not in self.states:
             return False
         if self.regions and resource.region not in self.regions:

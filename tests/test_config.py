@@ -101,7 +101,7 @@ def test_load_config_rejects_bad_value(
 
 
 def test_load_config_missing_file_names_fix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="file not found.*--config"):
+    with pytest.raises(ConfigError, match=r"file not found.*--config"):
         load_config(tmp_path / "absent.yaml")
 
 
