@@ -139,6 +139,8 @@ def check(config: AppConfig, only: list[str] | None) -> int:
 
 
 def serve(config: AppConfig, force_http: bool, host: str, port: int) -> int:
+    from slack_bolt.error import BoltError
+
     from bot.app import build_app
     from bot.server import HttpServer, make_wsgi_app
 
@@ -155,7 +157,14 @@ def serve(config: AppConfig, force_http: bool, host: str, port: int) -> int:
         )
     runtime = build_runtime(config)
     client = make_client(token, os.environ.get("SLACK_API_BASE_URL"))
-    app, metrics, answerer = build_app(runtime, client, signing_secret, socket_mode=socket_mode)
+    try:
+        app, metrics, answerer = build_app(runtime, client, signing_secret, socket_mode=socket_mode)
+    except BoltError as exc:
+        runtime.close()
+        raise ConfigError(
+            f"Slack rejected SLACK_BOT_TOKEN at auth.test ({exc}); check the token and "
+            "SLACK_API_BASE_URL."
+        ) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

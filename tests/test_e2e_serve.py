@@ -20,6 +20,7 @@ from moto.server import ThreadedMotoServer
 
 from tests.conftest import FAKE_AWS_ENV, account_session, reset_moto
 from tests.fakes.slack_api import FakeSlackApi, slack_signature_headers
+from tests.fakes.socket_mode import FakeSocketMode
 
 SIGNING_SECRET = "e2e-signing-secret"
 PROD_ACCOUNT = "111111111111"
@@ -53,20 +54,16 @@ def _run_instances(
 class BotProcess:
     """The bot started as `python -m bot serve --http --port 0`, with its stderr collected."""
 
-    def __init__(self, env: dict[str, str], config: Path) -> None:
+    HTTP_READY = r"Serving Slack requests at http://127\.0\.0\.1:(\d+)/slack/events"
+    SOCKET_READY = r"Connected to Slack in Socket Mode; /healthz and /metrics on port (\d+)"
+
+    def __init__(self, env: dict[str, str], config: Path, socket_mode: bool = False) -> None:
         self.lines: list[str] = []
+        self.ready = self.SOCKET_READY if socket_mode else self.HTTP_READY
+        mode = [] if socket_mode else ["--http"]
+        command = [sys.executable, "-m", "bot", "serve", *mode, "--port", "0"]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "serve",
-                "--http",
-                "--port",
-                "0",
-                "--config",
-                str(config),
-            ],
+            [*command, "--config", str(config)],
             env=env,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -86,9 +83,7 @@ class BotProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
-                match = re.search(
-                    r"Serving Slack requests at http://127\.0\.0\.1:(\d+)/slack/events", line
-                )
+                match = re.search(self.ready, line)
                 if match:
                     return int(match.group(1))
             if self.process.poll() is not None:
@@ -149,14 +144,10 @@ def slack_api() -> Iterator[FakeSlackApi]:
         yield api
 
 
-@pytest.fixture(scope="module")
-def bot(
-    tmp_path_factory: pytest.TempPathFactory,
-    module_moto_server: str,
-    slack_api: FakeSlackApi,
-    estate: dict[str, set[str]],
-) -> Iterator[BotProcess]:
-    tmp_path = tmp_path_factory.mktemp("e2e")
+def bot_setup(
+    tmp_path: Path, moto_url: str, slack_api: FakeSlackApi
+) -> tuple[dict[str, str], Path]:
+    """The environment and config file every bot process of this module runs with."""
     config = tmp_path / "aws-monitor.yaml"
     config.write_text(
         f"""
@@ -179,18 +170,49 @@ channels:
     }
     env.update(FAKE_AWS_ENV)
     env.update(
-        AWS_ENDPOINT_URL=module_moto_server,
+        AWS_ENDPOINT_URL=moto_url,
         SLACK_BOT_TOKEN="xoxb-e2e-test",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
         SLACK_API_BASE_URL=slack_api.base_url,
         AWS_MONITOR_DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
         LOG_LEVEL="INFO",
     )
+    return env, config
+
+
+@pytest.fixture(scope="module")
+def bot(
+    tmp_path_factory: pytest.TempPathFactory,
+    module_moto_server: str,
+    slack_api: FakeSlackApi,
+    estate: dict[str, set[str]],
+) -> Iterator[BotProcess]:
+    env, config = bot_setup(tmp_path_factory.mktemp("http"), module_moto_server, slack_api)
     process = BotProcess(env, config)
     try:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def socket_bot(
+    tmp_path: Path,
+    module_moto_server: str,
+    slack_api: FakeSlackApi,
+    estate: dict[str, set[str]],
+) -> Iterator[tuple[BotProcess, FakeSocketMode]]:
+    with FakeSocketMode() as socket_mode:
+        slack_api.socket_mode_url = socket_mode.url
+        env, config = bot_setup(tmp_path, module_moto_server, slack_api)
+        env["SLACK_APP_TOKEN"] = "xapp-e2e-test"
+        del env["SLACK_SIGNING_SECRET"]
+        process = BotProcess(env, config, socket_mode=True)
+        try:
+            yield process, socket_mode
+        finally:
+            process.stop()
+            slack_api.socket_mode_url = None
 
 
 def _post(
@@ -338,3 +360,40 @@ def test_serve_healthz_answers_ok(bot: BotProcess) -> None:
     with urllib.request.urlopen(bot.url("/healthz"), timeout=5) as response:
         assert response.status == 200
         assert response.read() == b"ok\n"
+
+
+def test_socket_mode_acks_and_answers(
+    socket_bot: tuple[BotProcess, FakeSocketMode],
+    slack_api: FakeSlackApi,
+    estate: dict[str, set[str]],
+) -> None:
+    process, socket_mode = socket_bot
+    socket_mode.send(
+        {
+            "envelope_id": "env-slash-1",
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": {
+                "command": "/aws",
+                "text": "ec2 prod",
+                "channel_id": PROD_CHANNEL,
+                "user_id": "U0E2EUSER",
+                "team_id": "T0TEST",
+                "response_url": slack_api.response_url("socket"),
+                "trigger_id": "1.2.3",
+            },
+        }
+    )
+    ack = socket_mode.wait_for_ack("env-slash-1")
+    assert ack is not None
+    assert "Working on" in json.dumps(ack.get("payload", {}))
+    assert slack_api.wait_for(
+        lambda: any(c.method == "/response/socket" for c in slack_api.responses), 30
+    )
+    answer = next(c for c in slack_api.responses if c.method == "/response/socket")
+    assert set(INSTANCE_ID.findall(_response_text(answer.params))) == estate["prod"]
+    assert slack_api.calls_to("apps.connections.open")[0].headers["authorization"] == (
+        "Bearer xapp-e2e-test"
+    )
+    with urllib.request.urlopen(process.url("/healthz"), timeout=5) as response:
+        assert response.status == 200

@@ -42,6 +42,7 @@ class FakeSlackApi:
         self.calls: list[Call] = []
         self.responses: list[Call] = []
         self.uploads: list[bytes] = []
+        self.socket_mode_url: str | None = None
         self._failures: dict[str, list[Failure]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -96,6 +97,10 @@ class FakeSlackApi:
             }
         if method == "chat.postMessage":
             return {"ok": True, "channel": params.get("channel"), "ts": f"1700000000.{number:06d}"}
+        if method == "apps.connections.open":
+            if self.socket_mode_url is None:
+                return {"ok": False, "error": "invalid_auth"}
+            return {"ok": True, "url": self.socket_mode_url}
         if method == "files.getUploadURLExternal":
             return {
                 "ok": True,
