@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any
 import boto3
 
 from bot.config import AppConfig, parse_config
+from bot.demo_costs import COST_TOUR, seed_costs
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
 from handlers.dispatch import handle_mention, handle_text, unmapped_channel_reply
@@ -312,7 +314,9 @@ def answer_step(runtime: Runtime, step: TourStep) -> str:
 
 
 def tour_steps() -> list[TourStep]:
-    return list(INVENTORY_TOUR)
+    cost_steps = [TourStep(PLATFORM_CHANNEL, text) for text in COST_TOUR]
+    cost_steps.append(TourStep(PROD_CHANNEL, "what did we spend last month by service?", mention=True))
+    return [*INVENTORY_TOUR, *cost_steps]
 
 
 def run_demo(prompt: bool = True, out: Any = None) -> int:
@@ -320,9 +324,10 @@ def run_demo(prompt: bool = True, out: Any = None) -> int:
     if "LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.WARNING)
     started = datetime.now(UTC)
-    with embedded_aws():
-        seed_organisation()
-        runtime = build_runtime(demo_config(), store=Store("sqlite://"))
+    with embedded_aws(), tempfile.TemporaryDirectory(prefix="aws-monitor-demo-") as state:
+        account_ids = seed_organisation()
+        seed_costs(account_ids, date.today())
+        runtime = build_runtime(demo_config(), store=Store(f"sqlite:///{state}/demo.db"))
         try:
             print(
                 "aws-monitor demo: an embedded AWS (moto, in process) with 3 accounts "
