@@ -12,10 +12,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from slack_bolt import Ack, App, BoltResponse, Respond, Say
 from slack_sdk import WebClient
 
+from bot.digests import snooze_listener
 from bot.runtime import Runtime
 from bot.slack import upload_files
 from handlers.blocks import Reply, context, escape
 from handlers.context import ChannelContext
+from handlers.digests import SNOOZE_ACTION_ID
 from handlers.dispatch import handle_mention, handle_text, unmapped_channel_reply
 from handlers.intents import strip_mention
 
@@ -176,6 +178,9 @@ def build_app(
             client,
             thread_ts,
         )
+
+    # Snooze buttons of the idle digest: ack within Slack's 3 seconds, store on the pool.
+    app.action(SNOOZE_ACTION_ID)(snooze_listener(runtime, answerer.pool.submit))
 
     @app.event("message")
     def on_message(body: dict[str, Any]) -> None:

@@ -61,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mention", action="store_true", help="read the text as a mention in plain words")
     ask.add_argument("text", help='the command, e.g. "ec2 prod"')
 
+    digest = with_config(commands.add_parser("digest", help="build a digest; print or post it"))
+    digest.add_argument("--channel", required=True, metavar="ID", help="Slack channel id, e.g. C0PROD0001")
+    digest.add_argument("--kind", required=True, choices=("costs", "idle"), help="which digest")
+    digest.add_argument(
+        "--post", action="store_true", help="post it with chat.postMessage (needs SLACK_BOT_TOKEN)"
+    )
+    digest.add_argument(
+        "--once",
+        action="store_true",
+        help="with --post: post only if no process posted this digest today (the channel's "
+        "date), as the scheduler does",
+    )
+
     check = with_config(commands.add_parser("check", help="validate the config and try each IAM action"))
     check.add_argument("--account", action="append", help="only this account (repeatable)")
 
@@ -84,6 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ask(config, args.channel, args.text, args.user, args.json, args.mention)
         if args.command == "check":
             return check(config, args.account)
+        if args.command == "digest":
+            from bot.digests import digest_command
+
+            if args.once and not args.post:
+                print("--once needs --post: it decides whether to post.", file=sys.stderr)
+                return EXIT_USAGE
+            return digest_command(config, args.channel, args.kind, args.post, args.once)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -142,6 +162,7 @@ def serve(config: AppConfig, force_http: bool, host: str, port: int) -> int:
     from slack_bolt.error import BoltError
 
     from bot.app import build_app
+    from bot.scheduler import start_digest_scheduler
     from bot.server import HttpServer, make_wsgi_app
 
     token = os.environ.get("SLACK_BOT_TOKEN")
@@ -179,8 +200,12 @@ def serve(config: AppConfig, force_http: bool, host: str, port: int) -> int:
         logger.info("Connected to Slack in Socket Mode; /healthz and /metrics on port %d", server.port)
     else:
         logger.info("Serving Slack requests at http://%s:%d/slack/events", host, server.port)
+    scheduler = start_digest_scheduler(runtime, client)
     stop.wait()
     logger.info("Stopping")
+    if scheduler is not None:
+        # Waits for a digest being posted, so its ledger row is finished.
+        scheduler.shutdown(wait=True)
     if handler is not None:
         handler.close()
     server.close()

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import boto3
 
 from bot.config import AppConfig
+from bot.digests import digest_options
 from bot.store import Store
 from handlers.dispatch import Backends
+from services.costs import CostExplorer
 from services.fanout import FanOut
+from services.idle import IdleScanner, IdleThresholds
 from services.inventory import Inventory
+from services.lookup import ResourceLocator
+from services.metrics import MetricsService
 from services.regions import RegionResolver
+from services.resource_metrics import ResourceMetricsService
 from services.sessions import SessionFactory
 
 
@@ -41,5 +47,23 @@ def build_runtime(
     regions = RegionResolver(factory, config.regions)
     inventory = Inventory(factory, fanout, regions)
     store = store or Store()
-    backends = Backends(inventory=inventory)
+    costs = CostExplorer(
+        factory,
+        fanout,
+        store,
+        config.accounts,
+        cache_hours=config.costs.cache_hours,
+        metric=config.costs.metric,
+        top=config.costs.top,
+    )
+    metrics = MetricsService(factory, fanout)
+    resource_metrics = ResourceMetricsService(metrics, ResourceLocator(factory, fanout, regions))
+    idle = IdleScanner(factory, fanout, regions, metrics, IdleThresholds(**asdict(config.idle)))
+    backends = Backends(
+        inventory=inventory,
+        costs=costs,
+        metrics=resource_metrics,
+        idle=idle,
+        digests=digest_options(config, store),
+    )
     return Runtime(config=config, factory=factory, fanout=fanout, store=store, backends=backends)

@@ -214,6 +214,19 @@ class Store:
                 entry.status = status
                 entry.detail = detail
 
+    def digest_entry(
+        self, channel_id: str, kind: str, local_date: date
+    ) -> DigestLedgerEntry | None:
+        """Return the ledger row of one digest, or None when no process has claimed it."""
+        with self.session() as session:
+            return session.scalars(
+                select(DigestLedgerEntry).where(
+                    DigestLedgerEntry.channel_id == channel_id,
+                    DigestLedgerEntry.kind == kind,
+                    DigestLedgerEntry.local_date == local_date,
+                )
+            ).first()
+
     def digest_entries(self) -> list[DigestLedgerEntry]:
         with self.session() as session:
             return list(session.scalars(select(DigestLedgerEntry).order_by(DigestLedgerEntry.id)))

@@ -5,14 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from handlers.blocks import Reply, context, header, line_sections, section, simple_reply
 from handlers.context import ChannelContext
+from handlers.costs import cost_verb
+from handlers.digests import DigestOptions, digest_verb
 from handlers.grammar import HELP_TEXT, INVENTORY_VERBS, Command, CommandError, parse_command
+from handlers.idle import idle_command
 from handlers.intents import mention_to_command
-from handlers.inventory import build_query, inventory_reply
+from handlers.inventory import MAX_ROWS, build_query, inventory_reply
+from handlers.metrics import cpu_annotations, metrics_command
+from services.costs import CostExplorer
+from services.idle import IdleScanner
 from services.inventory import RESOURCE_TYPES, Inventory
+from services.resource_metrics import ResourceMetricsService
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +30,10 @@ class Backends:
     """The service objects handlers call; built once by the bot, the CLI or a test."""
 
     inventory: Inventory
-    costs: Any = None
-    metrics: Any = None
-    idle: Any = None
+    costs: CostExplorer | None = None
+    metrics: ResourceMetricsService | None = None
+    idle: IdleScanner | None = None
+    digests: DigestOptions | None = None
 
 
 def region_list(configured: tuple[str, ...] | str) -> str:
@@ -120,13 +127,19 @@ def _inventory(command: Command, ctx: ChannelContext, backends: Backends) -> Rep
     rtype = RESOURCE_TYPES[command.verb]
     query = build_query(command, ctx)
     gathered = backends.inventory.collect(ctx.accounts, [command.verb], query, ctx.user_id)
-    # NOTE: `with_metrics` is parsed but the CPU column needs the metrics service.
-    return inventory_reply(rtype.title, command, ctx, gathered)
+    annotations: dict[str, str] = {}
+    if command.with_metrics and backends.metrics is not None:
+        annotations, gathered = cpu_annotations(backends.metrics, ctx, gathered, MAX_ROWS)
+    return inventory_reply(rtype.title, command, ctx, gathered, annotations=annotations)
 
 
 VERBS: dict[str, Verb] = {
     "help": _help,
     "accounts": _accounts,
     "regions": _regions,
+    "cost": cost_verb,
+    "metrics": metrics_command,
+    "idle": idle_command,
+    "digest": digest_verb,
     **{verb: _inventory for verb in INVENTORY_VERBS},
 }
