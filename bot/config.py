@@ -16,6 +16,7 @@ import yaml
 from handlers.context import ChannelContext
 from services.accounts import Account, is_valid_role_arn
 from services.errors import ConfigError
+from services.idle_rules import IdleThresholds
 from services.regions import ENABLED
 from services.sessions import MAX_ASSUME_ROLE_SECONDS, AwsSettings
 
@@ -52,20 +53,6 @@ class CostSettings:
 
 
 @dataclass(frozen=True)
-class IdleSettings:
-    """Thresholds of the idle rules; defaults follow AWS Trusted Advisor where it has one."""
-
-    ec2_cpu_percent: float = 10.0
-    ec2_network_mb: float = 5.0
-    ec2_low_days: int = 4
-    ec2_lookback_days: int = 14
-    ec2_stopped_days: int = 30
-    rds_idle_days: int = 7
-    lambda_idle_days: int = 30
-    emr_idle_minutes: int = 30
-
-
-@dataclass(frozen=True)
 class DigestSettings:
     grace_minutes: int = 240
     spike_percent: float = 50.0
@@ -82,7 +69,7 @@ class AppConfig:
     channels: Mapping[str, ChannelConfig]
     aws: AwsSettings = field(default_factory=AwsSettings)
     costs: CostSettings = field(default_factory=CostSettings)
-    idle: IdleSettings = field(default_factory=IdleSettings)
+    idle: IdleThresholds = field(default_factory=IdleThresholds)
     digests: DigestSettings = field(default_factory=DigestSettings)
 
     def channel_context(self, channel_id: str, user_id: str | None = None) -> ChannelContext | None:
@@ -400,8 +387,8 @@ class _Parser:
             top=self.number(fields.get("top", defaults.top), "costs.top", int, 1, 20),
         )
 
-    def idle(self, value: Any) -> IdleSettings:
-        defaults = IdleSettings()
+    def idle(self, value: Any) -> IdleThresholds:
+        defaults = IdleThresholds()
         names = tuple(defaults.__dataclass_fields__)
         fields = self.mapping(value, "idle", names)
         values = {}
@@ -409,7 +396,11 @@ class _Parser:
             default = getattr(defaults, name)
             kind = int if isinstance(default, int) else float
             values[name] = self.number(fields.get(name, default), f"idle.{name}", kind, 0, 100_000)
-        return IdleSettings(**values)
+        try:
+            return IdleThresholds(**values)
+        except ValueError as exc:
+            # The thresholds check how they relate to each other and to CloudWatch's retention.
+            raise ConfigError(f"{self.location}: {exc}.") from None
 
     def digest_settings(self, value: Any) -> DigestSettings:
         defaults = DigestSettings()

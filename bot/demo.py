@@ -14,13 +14,15 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
 
 from bot.config import AppConfig, parse_config
 from bot.demo_costs import COST_TOUR, seed_costs
+from bot.demo_metrics import SeededMetrics, metrics_tour, seed_metrics
+from bot.digests import digest_tour_steps
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
 from handlers.dispatch import handle_mention, handle_text, unmapped_channel_reply
@@ -313,10 +315,39 @@ def answer_step(runtime: Runtime, step: TourStep) -> str:
     return render_reply(reply)
 
 
-def tour_steps() -> list[TourStep]:
+def tour_steps(seeded: SeededMetrics | None = None) -> list[TourStep]:
     cost_steps = [TourStep(PLATFORM_CHANNEL, text) for text in COST_TOUR]
-    cost_steps.append(TourStep(PROD_CHANNEL, "what did we spend last month by service?", mention=True))
-    return [*INVENTORY_TOUR, *cost_steps]
+    cost_steps.append(
+        TourStep(PROD_CHANNEL, "what did we spend last month by service?", mention=True)
+    )
+    metric_steps = [
+        TourStep(PLATFORM_CHANNEL, text) for text in metrics_tour(seeded or SeededMetrics())
+    ]
+    metric_steps.append(TourStep(STAGING_CHANNEL, "show idle resources in stg", mention=True))
+    digest_steps = [TourStep(PLATFORM_CHANNEL, text) for text in digest_tour_steps()]
+    return [*INVENTORY_TOUR, *cost_steps, *metric_steps, *digest_steps]
+
+
+def age_demo_resources(now: datetime) -> None:
+    """Backdate stop and modification times in moto so the age-based idle rules have cases.
+
+    moto stamps a stopped instance and a new function with the current time; the demo's
+    embedded AWS is edited in place, as the data of a real estate would be older.
+    """
+    from moto.awslambda.models import lambda_backends
+    from moto.ec2.models import ec2_backends
+
+    stopped_at = (now - timedelta(days=45)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    for account_id in ACCOUNT_IDS.values():
+        for region in ("us-east-1", "eu-west-1"):
+            for reservation in ec2_backends[account_id][region].reservations.values():
+                for instance in reservation.instances:
+                    if instance.state == "stopped":
+                        instance._reason = f"User initiated ({stopped_at})"
+    modified = (now - timedelta(days=75)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    functions = lambda_backends[ACCOUNT_IDS["data"]]["us-east-1"]
+    for function in functions.list_functions():
+        function.last_modified = modified
 
 
 def run_demo(prompt: bool = True, out: Any = None) -> int:
@@ -327,6 +358,8 @@ def run_demo(prompt: bool = True, out: Any = None) -> int:
     with embedded_aws(), tempfile.TemporaryDirectory(prefix="aws-monitor-demo-") as state:
         account_ids = seed_organisation()
         seed_costs(account_ids, date.today())
+        age_demo_resources(started)
+        seeded = seed_metrics(account_ids, started)
         runtime = build_runtime(demo_config(), store=Store(f"sqlite:///{state}/demo.db"))
         try:
             print(
@@ -335,7 +368,7 @@ def run_demo(prompt: bool = True, out: Any = None) -> int:
                 "Each step shows what the bot answers in Slack, rendered for a terminal.",
                 file=out,
             )
-            for step in tour_steps():
+            for step in tour_steps(seeded):
                 where = f"#{step.channel}"
                 typed = f"@aws-monitor {step.text}" if step.mention else f"/aws {step.text}"
                 print(f"\n\n>>> {typed}    (in {where})", file=out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import boto3
 
@@ -13,7 +13,7 @@ from bot.store import Store
 from handlers.dispatch import Backends
 from services.costs import CostExplorer
 from services.fanout import FanOut
-from services.idle import IdleScanner, IdleThresholds
+from services.idle import IdleScanner
 from services.inventory import Inventory
 from services.lookup import ResourceLocator
 from services.metrics import MetricsService
@@ -58,7 +58,7 @@ def build_runtime(
     )
     metrics = MetricsService(factory, fanout)
     resource_metrics = ResourceMetricsService(metrics, ResourceLocator(factory, fanout, regions))
-    idle = IdleScanner(factory, fanout, regions, metrics, IdleThresholds(**asdict(config.idle)))
+    idle = IdleScanner(factory, fanout, regions, metrics, config.idle)
     backends = Backends(
         inventory=inventory,
         costs=costs,

@@ -128,6 +128,28 @@ def _metric_statistics(client: Any, found: dict[str, str]) -> str | None:
     return None
 
 
+def _list_metrics(client: Any, found: dict[str, str]) -> str | None:
+    client.list_metrics(Namespace="CWAgent", MetricName="mem_used_percent")
+    return None
+
+
+def _cost_forecast(client: Any, found: dict[str, str]) -> str | None:
+    today = dt.date.today()
+    start = today + dt.timedelta(days=1)
+    end = (start.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    try:
+        client.get_cost_forecast(
+            TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
+            Metric="UNBLENDED_COST",
+            Granularity="MONTHLY",
+        )
+    except ClientError as exc:
+        # Allowed, but AWS has too little history to forecast from.
+        if error_code(exc) != "DataUnavailableException":
+            raise
+    return "each call is billed USD 0.01"
+
+
 def _cost_and_usage(client: Any, found: dict[str, str]) -> str | None:
     today = dt.date.today()
     client.get_cost_and_usage(
@@ -168,7 +190,9 @@ PROBES: tuple[Probe, ...] = (
     ),
     Probe("cloudwatch:GetMetricData", "cloudwatch", _metric_data),
     Probe("cloudwatch:GetMetricStatistics", "cloudwatch", _metric_statistics),
+    Probe("cloudwatch:ListMetrics", "cloudwatch", _list_metrics),
     Probe("ce:GetCostAndUsage", "ce", _cost_and_usage),
+    Probe("ce:GetCostForecast", "ce", _cost_forecast),
 )
 
 
@@ -201,4 +225,7 @@ def check_account(
             results.append(PermissionResult(account.name, probe.action, status, code))
         except (BotoCoreError, AccountAccessError) as exc:
             results.append(PermissionResult(account.name, probe.action, FAILED, str(exc)))
+        except Exception as exc:  # an endpoint that cannot answer is reported, not fatal
+            detail = f"{type(exc).__name__}: {exc}"
+            results.append(PermissionResult(account.name, probe.action, FAILED, detail[:200]))
     return results

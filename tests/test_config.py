@@ -142,3 +142,32 @@ def test_parse_config_secrets_key_rejected() -> None:
     }
     with pytest.raises(ConfigError, match="slack: unknown key"):
         parse_config(data)
+
+
+def test_parse_config_idle_thresholds() -> None:
+    data = {
+        "accounts": {"a": {}},
+        "channels": {"C0AAAA0001": {"accounts": ["a"]}},
+        "idle": {"ec2_cpu_percent": 5, "lambda_idle_days": 60},
+    }
+    config = parse_config(data)
+    assert config.idle.ec2_cpu_percent == 5.0
+    assert config.idle.lambda_idle_days == 60
+    assert config.idle.rds_idle_days == 7
+
+
+@pytest.mark.parametrize(
+    ("idle", "message"),
+    [
+        ({"ec2_low_days": 20}, "idle.ec2_low_days must be 1 to ec2_lookback_days (14)"),
+        ({"lambda_idle_days": 900}, "idle.lambda_idle_days must be 1 to 455 days"),
+        ({"emr_idle_minutes": 1}, "idle.emr_idle_minutes must be at least 5"),
+        ({"ec2_cpu_percent": "ten"}, "idle.ec2_cpu_percent: expected a number"),
+    ],
+)
+def test_parse_config_idle_thresholds_rejected(idle: dict[str, object], message: str) -> None:
+    data = {"accounts": {"a": {}}, "channels": {"C0AAAA0001": {"accounts": ["a"]}}, "idle": idle}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(data, "cfg.yaml")
+    assert str(raised.value).startswith("cfg.yaml: ")
+    assert message in str(raised.value)
