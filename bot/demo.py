@@ -21,7 +21,7 @@ import boto3
 
 from bot.config import AppConfig, parse_config
 from bot.demo_costs import COST_TOUR, seed_costs
-from bot.demo_metrics import SeededMetrics, metrics_tour, seed_metrics
+from bot.demo_metrics import SeededMetrics, metrics_tour, seed_metrics, seed_session
 from bot.digests import digest_tour_steps
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
@@ -114,18 +114,6 @@ def embedded_aws() -> Iterator[None]:
         mock.stop()
         os.environ.clear()
         os.environ.update(saved)
-
-
-def account_session(account_id: str) -> boto3.Session:
-    """A session whose calls land in `account_id`: moto maps assumed-role credentials to it."""
-    credentials = boto3.client("sts", region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{ROLE_NAME}", RoleSessionName="demo-seed"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
 
 
 def _tags(**tags: str) -> list[dict[str, str]]:
@@ -249,9 +237,9 @@ def _seed_emr(session: boto3.Session, region: str, name: str, env: str) -> None:
 
 def seed_organisation() -> dict[str, str]:
     """Create the demo estate: 3 accounts, 2 regions, every listed service; return account ids."""
-    prod = account_session(ACCOUNT_IDS["prod"])
-    staging = account_session(ACCOUNT_IDS["staging"])
-    data = account_session(ACCOUNT_IDS["data"])
+    prod = seed_session(ACCOUNT_IDS["prod"])
+    staging = seed_session(ACCOUNT_IDS["staging"])
+    data = seed_session(ACCOUNT_IDS["data"])
 
     production = {"Environment": "production"}
     _seed_ec2(

@@ -86,22 +86,14 @@ def _find_function(client: Any, resource_id: str, account: Account, region: str)
 def _find_eks_cluster(
     client: Any, resource_id: str, account: Account, region: str
 ) -> list[Resource]:
+    bare = eks.CLUSTERS.parse(resource_id, account, region)  # type: ignore[arg-type]
+    assert eks.CLUSTERS.detail is not None
     try:
-        cluster = client.describe_cluster(name=resource_id).get("cluster") or {}
+        return [eks.CLUSTERS.detail.call(client, bare)]
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return []
         raise
-    bare = eks.CLUSTERS.parse(resource_id, account, region)  # type: ignore[arg-type]
-    return [
-        dataclasses.replace(
-            bare,
-            state=cluster.get("status", "unknown"),
-            type=f"k8s {cluster['version']}" if cluster.get("version") else None,
-            tags=dict(cluster.get("tags") or {}),
-            created=cluster.get("createdAt"),
-        )
-    ]
 
 
 def _find_emr_cluster(
