@@ -1,4 +1,4 @@
-"""The Bolt app: thin listeners that ack at once and answer from a worker pool."""
+"""The Bolt app: thin listeners that ack at once and reply from a worker pool."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class Metrics:
 
 
 class Answerer:
-    """Runs answers after the ack, on a pool of its own so Bolt's listener threads stay free."""
+    """Builds replies after the ack, on a pool of its own so Bolt's listener threads stay free."""
 
     def __init__(self, runtime: Runtime, metrics: Metrics, max_workers: int = 32) -> None:
         self.runtime = runtime
@@ -184,7 +184,7 @@ def build_app(
 
     @app.event("message")
     def on_message(body: dict[str, Any]) -> None:
-        """Messages arrive with the app_mention scope set; only mentions are answered."""
+        """Slack sends message events too; the bot replies to mentions only."""
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

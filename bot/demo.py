@@ -1,4 +1,4 @@
-"""`aws-monitor demo`: the bot's answers on an embedded AWS (moto, in process) with demo data.
+"""`aws-monitor demo`: the bot's replies on an embedded AWS (moto, in process) with demo data.
 
 Nothing leaves the process: moto intercepts every AWS call, and no Slack is involved.
 """
@@ -319,8 +319,8 @@ def tour_steps(seeded: SeededMetrics | None = None) -> list[TourStep]:
 def age_demo_resources(now: datetime) -> None:
     """Backdate stop and modification times in moto so the age-based idle rules have cases.
 
-    moto stamps a stopped instance and a new function with the current time; the demo's
-    embedded AWS is edited in place, as the data of a real estate would be older.
+    moto stamps a stopped instance and a new function with the current time. The demo edits
+    its embedded AWS in place, because a real estate has older resources.
     """
     from moto.awslambda.models import lambda_backends
     from moto.ec2.models import ec2_backends

@@ -44,7 +44,7 @@ class Base(DeclarativeBase):
 
 
 class CostCacheEntry(Base):
-    """A stored Cost Explorer answer; `expires_at` is None for closed periods."""
+    """A stored Cost Explorer response; `expires_at` is None for closed periods."""
 
     __tablename__ = "cost_cache"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -83,7 +83,7 @@ class Snooze(Base):
 
 
 class AuditEntry(Base):
-    """Who asked what in which channel; never a secret."""
+    """Audit record of one request: channel, user and text, never a secret."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -96,7 +96,7 @@ class AuditEntry(Base):
 
 
 class SeenEvent(Base):
-    """Slack event ids already answered, so a re-sent event gets no second answer."""
+    """Slack event ids already handled, so a re-sent event gets no second reply."""
 
     __tablename__ = "seen_events"
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -45,7 +45,7 @@ class FileAttachment:
 
 @dataclass
 class Reply:
-    """A finished answer: Block Kit blocks, the notification fallback and any files."""
+    """A finished reply: Block Kit blocks, the notification fallback and any files."""
 
     text: str
     blocks: list[Block]

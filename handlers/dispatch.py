@@ -63,7 +63,7 @@ def unmapped_channel_reply(channel_id: str, config_path: str) -> Reply:
 
 
 def handle_text(text: str, ctx: ChannelContext, backends: Backends) -> Reply:
-    """Answer the text of a slash command."""
+    """Reply to the text of a slash command."""
     try:
         command = parse_command(text)
     except CommandError as exc:
@@ -72,7 +72,7 @@ def handle_text(text: str, ctx: ChannelContext, backends: Backends) -> Reply:
 
 
 def handle_mention(text: str, ctx: ChannelContext, backends: Backends) -> Reply:
-    """Answer a mention in plain words by mapping it onto the command grammar."""
+    """Reply to a mention in plain words by mapping it onto the command grammar."""
     command_text = mention_to_command(text)
     if command_text is None:
         return help_reply(f"I did not understand “{text.strip()}”.")

@@ -1,4 +1,4 @@
-"""Inventory answers: `/aws ec2 prod` and the other list commands rendered as Block Kit."""
+"""Inventory replies: `/aws ec2 prod` and the other list commands rendered as Block Kit."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ class Resource:
 
 @dataclass(frozen=True)
 class Query:
-    """Which resources to keep. Empty fields select everything."""
+    """Selection of resources to keep; empty fields select everything."""
 
     environment_tag: str = "Environment"
     environment: str | None = None

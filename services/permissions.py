@@ -225,7 +225,7 @@ def check_account(
             results.append(PermissionResult(account.name, probe.action, status, code))
         except (BotoCoreError, AccountAccessError) as exc:
             results.append(PermissionResult(account.name, probe.action, FAILED, str(exc)))
-        except Exception as exc:  # an endpoint that cannot answer is reported, not fatal
+        except Exception as exc:  # a failing endpoint is reported, not fatal
             detail = f"{type(exc).__name__}: {exc}"
             results.append(PermissionResult(account.name, probe.action, FAILED, detail[:200]))
     return results
