@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
@@ -26,6 +26,7 @@ from bot.digests import digest_tour_steps
 from bot.runtime import Runtime, build_runtime
 from bot.store import Store
 from handlers.dispatch import handle_mention, handle_text, unmapped_channel_reply
+from handlers.grammar import FREE_FORM_VERBS, INVENTORY_VERBS, SIMPLE_VERBS, VERB_ALIASES
 from handlers.terminal import render_reply
 
 logger = logging.getLogger(__name__)
@@ -374,16 +375,19 @@ def run_demo(prompt: bool = True, out: Any = None) -> int:
     return 0
 
 
-def interactive(runtime: Runtime, out: Any) -> None:
+def interactive(runtime: Runtime, out: Any, stdin: TextIO | None = None) -> None:
+    """Answer lines typed at a prompt until end of input; `stdin` replaces input() in tests."""
     channel = PLATFORM_CHANNEL
     print(
-        f"\nType commands as after /aws (channel {channel}; `channel ID` switches, "
-        f"channels: {', '.join(runtime.config.channels)}; Ctrl-D quits).",
+        "\nType a line as the tour shows it (`/aws ec2 prod`, `@aws-monitor costs this "
+        "month`) or without its /aws or @aws-monitor: text that is not a command is read "
+        f"as a mention. Channel {channel}; `channel ID` switches, channels: "
+        f"{', '.join(runtime.config.channels)}; Ctrl-D quits.",
         file=out,
     )
     while True:
         try:
-            text = input(f"{channel}> ").strip()
+            text = _read_line(f"{channel}> ", out, stdin).strip()
         except (EOFError, KeyboardInterrupt):
             print(file=out)
             return
@@ -392,7 +396,33 @@ def interactive(runtime: Runtime, out: Any) -> None:
         if text.startswith("channel "):
             channel = text.split(maxsplit=1)[1].strip()
             continue
-        print(
-            answer_step(runtime, TourStep(channel, text, mention=not text.split()[0].isalnum())),
-            file=out,
-        )
+        print(answer_step(runtime, prompt_step(channel, text)), file=out)
+
+
+def prompt_step(channel: str, text: str) -> TourStep:
+    """Read a prompt line the way the tour prints its steps.
+
+    `@aws-monitor ...` (or any first word starting with @) is a mention without that word,
+    and `/aws ...` a command without `/aws`. Other text is a command when its first word is
+    a verb of the command grammar, and a mention otherwise, so "show idle resources" works.
+    """
+    first, *rest = text.split(maxsplit=1)
+    after_first = rest[0] if rest else ""
+    if first.startswith("@"):
+        return TourStep(channel, after_first, mention=True)
+    if first == "/aws":
+        return TourStep(channel, after_first)
+    word = first.lower()
+    verb = VERB_ALIASES.get(word, word)
+    known = verb in (*SIMPLE_VERBS, *FREE_FORM_VERBS, *INVENTORY_VERBS)
+    return TourStep(channel, text, mention=not known)
+
+
+def _read_line(prompt: str, out: Any, stdin: TextIO | None) -> str:
+    if stdin is None:
+        return input(prompt)
+    print(prompt, end="", file=out)
+    line = stdin.readline()
+    if not line:
+        raise EOFError
+    return line

@@ -19,6 +19,10 @@ FAILED = "failed"
 SKIPPED = "not tried"
 
 
+class NothingToTryError(Exception):
+    """A probe needs a resource, such as a bucket, that the account does not have."""
+
+
 @dataclass(frozen=True)
 class PermissionResult:
     account: str
@@ -60,7 +64,7 @@ def _needs(
 ) -> Callable[[Any, dict[str, str]], str | None]:
     def run(client: Any, found: dict[str, str]) -> str | None:
         if key not in found:
-            raise LookupError(f"no {key} to try it on")
+            raise NothingToTryError(f"no {key} to try it on")
         call(client, found[key])
         return None
 
@@ -196,6 +200,23 @@ PROBES: tuple[Probe, ...] = (
 )
 
 
+def classify_failure(exc: BaseException) -> tuple[str, str]:
+    """Return the status and detail of a failed probe: DENIED only for an access-denied code.
+
+    Anything else, such as a timeout or an unreachable endpoint, is FAILED, because it shows
+    nothing about the role's permissions. An AccountAccessError is judged by its cause.
+    """
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        return (DENIED if code in ACCESS_DENIED_CODES else FAILED), code
+    cause = exc.__cause__
+    if isinstance(exc, AccountAccessError) and isinstance(cause, ClientError):
+        return (DENIED if error_code(cause) in ACCESS_DENIED_CODES else FAILED), str(exc)
+    if isinstance(exc, BotoCoreError | AccountAccessError):
+        return FAILED, str(exc)
+    return FAILED, f"{type(exc).__name__}: {exc}"[:200]
+
+
 def check_account(
     factory: SessionFactory, account: Account, region: str, user_id: str | None = None
 ) -> list[PermissionResult]:
@@ -209,7 +230,8 @@ def check_account(
                 PermissionResult(account.name, "sts:AssumeRole", ALLOWED, account.role_arn)
             )
         except (AccountAccessError, ClientError, BotoCoreError) as exc:
-            results.append(PermissionResult(account.name, "sts:AssumeRole", DENIED, str(exc)))
+            status, detail = classify_failure(exc)
+            results.append(PermissionResult(account.name, "sts:AssumeRole", status, detail))
             return results
     for probe in PROBES:
         client_region = "us-east-1" if probe.service == "ce" else region
@@ -217,15 +239,9 @@ def check_account(
             client = factory.client(account, probe.service, client_region, user_id=user_id)
             note = probe.call(client, found)
             results.append(PermissionResult(account.name, probe.action, ALLOWED, note or ""))
-        except LookupError as exc:
+        except NothingToTryError as exc:
             results.append(PermissionResult(account.name, probe.action, SKIPPED, str(exc)))
-        except ClientError as exc:
-            code = error_code(exc)
-            status = DENIED if code in ACCESS_DENIED_CODES else FAILED
-            results.append(PermissionResult(account.name, probe.action, status, code))
-        except (BotoCoreError, AccountAccessError) as exc:
-            results.append(PermissionResult(account.name, probe.action, FAILED, str(exc)))
         except Exception as exc:  # a failing endpoint is reported, not fatal
-            detail = f"{type(exc).__name__}: {exc}"
-            results.append(PermissionResult(account.name, probe.action, FAILED, detail[:200]))
+            status, detail = classify_failure(exc)
+            results.append(PermissionResult(account.name, probe.action, status, detail))
     return results

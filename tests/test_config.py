@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from apscheduler.triggers.cron import CronTrigger
 
-from bot.config import load_config, parse_config
+from bot.config import WEEKDAYS, load_config, parse_config
 from services.errors import ConfigError
 
 VALID = """
@@ -171,3 +172,238 @@ def test_parse_config_idle_thresholds_rejected(idle: dict[str, object], message:
         parse_config(data, "cfg.yaml")
     assert str(raised.value).startswith("cfg.yaml: ")
     assert message in str(raised.value)
+
+
+MINIMAL = """
+accounts:
+  prod: {}
+channels:
+  C0PROD0001: {accounts: [prod]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fix"),
+    [
+        ("accounts: 5\nchannels: {}\n", "accounts", "expected a mapping of account names"),
+        ("accounts: true\nchannels: {}\n", "accounts", "expected a mapping of account names"),
+        (
+            MINIMAL.replace("[prod]", "[[prod]]"),
+            "channels.C0PROD0001.accounts[0]",
+            "expected an account name, got list ['prod']",
+        ),
+        (
+            MINIMAL.replace("[prod]", "[{prod: 1}]"),
+            "channels.C0PROD0001.accounts[0]",
+            "expected an account name, got dict",
+        ),
+        (
+            MINIMAL.replace("prod: {}", "prod: {cost_payer: [x]}"),
+            "accounts.prod.cost_payer",
+            "expected an account name, got list ['x']",
+        ),
+        (
+            "aws: {max_attempts: " + "9" * 400 + "}\n" + MINIMAL,
+            "aws.max_attempts",
+            "is out of range; use 1 to 20",
+        ),
+        ("- prod\n- staging\n", "(top level)", "expected a mapping with the keys aws"),
+        ("just text\n", "(top level)", "expected a mapping with the keys aws"),
+        (
+            MINIMAL.replace("prod: {}", "111111111111: {}"),
+            "accounts.111111111111",
+            "YAML reads 111111111111 as a number; quote it: '111111111111'",
+        ),
+        (
+            MINIMAL.replace("prod: {}", "'111111111111': {}").replace("[prod]", "[111111111111]"),
+            "channels.C0PROD0001.accounts[0]",
+            "quote it: '111111111111'",
+        ),
+        (
+            MINIMAL.replace("[prod]}", "[prod], timezone: localtime}"),
+            "channels.C0PROD0001.timezone",
+            "unknown time zone 'localtime'",
+        ),
+        (
+            "aws: {regions: [zz-fake-9]}\n" + MINIMAL,
+            "aws.regions[0]",
+            "'zz-fake-9' is not a region known to the installed botocore",
+        ),
+        ("aws: {regions: [us-east-7]}\n" + MINIMAL, "aws.regions[0]", "upgrade botocore"),
+        (
+            "aws: {default_region: us-east-7}\n" + MINIMAL,
+            "aws.default_region",
+            "'us-east-7' is not a region known",
+        ),
+        (
+            "aws: {regions: [us-east-1, cn-north-1]}\n" + MINIMAL,
+            "aws.regions",
+            "more than one AWS partition: us-east-1 (aws), cn-north-1 (aws-cn)",
+        ),
+        (
+            MINIMAL.replace(
+                "prod: {}",
+                "prod: {role_arn: 'arn:aws:iam::111111111111:role/R', regions: [us-gov-west-1]}",
+            ),
+            "accounts.prod.role_arn",
+            "the role is in partition aws, but its regions (us-gov-west-1) are in aws-us-gov",
+        ),
+        (
+            "aws: {regions: [cn-north-1], default_region: cn-north-1}\n"
+            + MINIMAL.replace("prod: {}", "prod: {role_arn: 'arn:aws:iam::111111111111:role/R'}"),
+            "accounts.prod.role_arn",
+            "set it to a region of aws",
+        ),
+        (
+            MINIMAL.replace("[prod]}", "[prod], digests: {costs: {at: '09:00', days: mon-xyz}}}"),
+            "channels.C0PROD0001.digests.costs.days",
+            "is not a day list",
+        ),
+    ],
+    ids=[
+        "accounts-number",
+        "accounts-bool",
+        "channel-account-list",
+        "channel-account-mapping",
+        "cost-payer-list",
+        "number-400-digits",
+        "top-level-list",
+        "top-level-scalar",
+        "numeric-account-name",
+        "numeric-channel-account",
+        "timezone-localtime",
+        "region-unknown",
+        "region-unknown-number",
+        "default-region-unknown",
+        "regions-two-partitions",
+        "role-partition-regions",
+        "role-partition-default-region",
+        "days-unknown",
+    ],
+)
+def test_load_config_rejects_bad_structure(tmp_path: Path, text: str, key: str, fix: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert fix in message
+
+
+def test_load_config_long_value_cut(tmp_path: Path) -> None:
+    zone = "X" * 5000
+    path = write(tmp_path, MINIMAL.replace("[prod]}", f"[prod], timezone: {zone}}}"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert "unknown time zone 'XXXX" in message
+    assert "(5002 characters)" in message
+    assert len(message) < len(str(path)) + 250
+
+
+def test_load_config_huge_integer(tmp_path: Path) -> None:
+    # More digits than Python converts to int by default (sys.get_int_max_str_digits()).
+    path = write(tmp_path, "aws: {max_attempts: " + "9" * 5000 + "}\n" + MINIMAL)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert "invalid YAML at line 1, column 21" in message
+    assert "a number has more than" in message
+
+
+def test_load_config_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "aws-monitor.yaml"
+    path.write_bytes(MINIMAL.replace("prod: {}", "caf\xe9: {}").encode("latin-1"))
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: not UTF-8 text (byte 0xe9 at offset ")
+    assert "save the file as UTF-8" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "first_line"),
+    [
+        (
+            MINIMAL + "  C0PROD0001: {accounts: [prod]}\n",
+            "'C0PROD0001'",
+            6,
+            5,
+        ),
+        (
+            MINIMAL.replace("  prod: {}", "  prod: {}\n  prod: {regions: [eu-west-1]}"),
+            "'prod'",
+            4,
+            3,
+        ),
+        (MINIMAL.replace("[prod]}", "[prod], accounts: [prod]}"), "'accounts'", 5, 5),
+    ],
+    ids=["channel", "account", "flow-mapping"],
+)
+def test_load_config_duplicate_key(
+    tmp_path: Path, text: str, key: str, line: int, first_line: int
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: line {line}, column ")
+    assert f"duplicate key {key}, first defined at line {first_line}." in message
+
+
+def test_load_config_merge_key_overrides(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "  prod: {}",
+        "  prod: &base {regions: [us-east-1]}\n  staging: {<<: *base, regions: [eu-west-1]}",
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.accounts["prod"].regions == ("us-east-1",)
+    assert config.accounts["staging"].regions == ("eu-west-1",)
+
+
+def test_load_config_quoted_numeric_account(tmp_path: Path) -> None:
+    text = MINIMAL.replace("prod: {}", "'111111111111': {}").replace("[prod]", "['111111111111']")
+    config = load_config(write(tmp_path, text))
+    assert list(config.accounts) == ["111111111111"]
+    assert config.channels["C0PROD0001"].accounts == ("111111111111",)
+
+
+def test_parse_config_other_partition() -> None:
+    data = {
+        "aws": {"regions": ["cn-north-1", "cn-northwest-1"], "default_region": "cn-north-1"},
+        "accounts": {"china": {"role_arn": "arn:aws-cn:iam::111111111111:role/R"}},
+        "channels": {"C0AAAA0001": {"accounts": ["china"], "timezone": "UTC"}},
+    }
+    config = parse_config(data)
+    assert config.regions == ("cn-north-1", "cn-northwest-1")
+    assert config.aws.default_region == "cn-north-1"
+    assert config.channels["C0AAAA0001"].timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("days", "expected", "weekdays"),
+    [
+        ("mon-fri", "mon-fri", {"mon", "tue", "wed", "thu", "fri"}),
+        ("SAT, sun", "sat,sun", {"sat", "sun"}),
+        ("fri-mon", "fri-sun,mon", {"fri", "sat", "sun", "mon"}),
+        ("sun-tue,thu", "sun,mon-tue,thu", {"sun", "mon", "tue", "thu"}),
+        ("sat-fri", "sat-sun,mon-fri", set(WEEKDAYS)),
+    ],
+)
+def test_parse_config_days_scheduler_accepts(days: str, expected: str, weekdays: set[str]) -> None:
+    digests = {"idle": {"at": "09:00", "days": days}}
+    data = {
+        "accounts": {"a": {}},
+        "channels": {"C0AAAA0001": {"accounts": ["a"], "digests": digests}},
+    }
+    schedule = parse_config(data).channels["C0AAAA0001"].digests[0]
+    assert schedule.days == expected
+    # APScheduler rejects a range whose start is after its end, such as fri-mon.
+    trigger = CronTrigger(day_of_week=schedule.days, hour=9, timezone="UTC")
+    monday = datetime(2024, 1, 1, tzinfo=UTC)
+    fired = set()
+    now = monday
+    while (fire := trigger.get_next_fire_time(None, now)) < monday + timedelta(days=7):
+        fired.add(WEEKDAYS[fire.weekday()])
+        now = fire + timedelta(minutes=1)
+    assert fired == weekdays
