@@ -13,6 +13,8 @@ MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
 MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK_TEXT = 3000
+# Maximum length of user text quoted in a reply, in characters before escaping.
+MAX_ECHO = 200
 ELLIPSIS = "…"
 
 Block = dict[str, Any]
@@ -21,6 +23,29 @@ Block = dict[str, Any]
 def escape(text: object) -> str:
     """Escape a string for mrkdwn so that AWS data can never ping a channel or forge a link."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def noun_for(count: int, singular: str, plural_form: str | None = None) -> str:
+    """Return the noun that fits `count`: `singular` for 1, else `plural_form` or `singular`+s."""
+    return singular if count == 1 else (plural_form or f"{singular}s")
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """Return the count with its noun, e.g. `1 EC2 instance` or `3 EC2 instances`."""
+    return f"{count} {noun_for(count, singular, plural_form)}"
+
+
+def shorten(text: str, limit: int = MAX_ECHO) -> str:
+    """Cut user text quoted in a message to `limit` characters, without escaping it."""
+    return truncate(text, limit)
+
+
+def echo(text: str, limit: int = MAX_ECHO) -> str:
+    """Shorten user text to `limit` characters and escape it for a reply.
+
+    Escaping keeps `<!channel>` or `<@U123>` typed by a user from pinging anyone again.
+    """
+    return escape(shorten(text, limit))
 
 
 def truncate(text: str, limit: int) -> str:

@@ -20,7 +20,9 @@ from handlers.blocks import (
     fit,
     header,
     line_sections,
+    plural,
     section,
+    shorten,
     simple_reply,
     truncate,
 )
@@ -73,7 +75,15 @@ _FILLER = frozenset(
 _COST_INTENT = re.compile(
     r"\b(costs?|costing|spend|spending|spent|bill|billing|billed|charges)\b|\bhow much\b"
 )
-_YEAR_MONTH = re.compile(r"^\d{4}-\d{2}$")
+_YEAR_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# A day count such as `7d`, `0d`, `366d` or `-5d`. Only those in ROLLING_DAYS are periods.
+_DAY_COUNT = re.compile(r"^[+-]?\d+d$")
+# Cost Explorer keeps daily cost data for the current month and this many months before
+# it (AWS Cost Management user guide, "Exploring more data for advanced cost analysis").
+# Multi-year data reaches further back, but at monthly granularity only, and replies
+# here are built from daily figures.
+COST_HISTORY_MONTHS = 13
+GROUP_WORDS = "`by service`, `by region`, `by account` or `by tag:KEY`"
 _YEAR = re.compile(r"^\d{4}$")
 _MONTHS = {
     name.lower(): number
@@ -113,6 +123,8 @@ def parse_cost_args(words: Sequence[str]) -> CostQuestion:
     groups: list[GroupBy] = []
     services: list[str] = []
     unknown: list[str] = []
+    # The word after a `by` that names no grouping, e.g. `foo` in `by foo`.
+    not_a_group: str | None = None
     index = 0
     while index < len(tokens):
         period, used = _match_period(lowered, index)
@@ -120,13 +132,27 @@ def parse_cost_args(words: Sequence[str]) -> CostQuestion:
             periods.append(period)
             index += used
             continue
-        if lowered[index] in ("by", "per") and index + 1 < len(tokens):
+        if lowered[index] in ("by", "per"):
+            if index + 1 == len(tokens):
+                raise CommandError(
+                    f"`{tokens[index]}` needs what to group by: {GROUP_WORDS}. {COST_EXAMPLES}"
+                )
             group, used = _match_group(tokens, lowered, index + 1)
             if group is not None:
                 groups.append(group)
                 index += 1 + used
                 continue
+            # The next word may still be a period (`by last month`), so it is read on its own.
+            not_a_group = tokens[index + 1]
+            index += 1
+            continue
         word = lowered[index]
+        if _DAY_COUNT.match(word) and word not in ROLLING_DAYS:
+            raise CommandError(
+                f"`{shorten(tokens[index])}` is not a period aws-monitor knows: rolling "
+                f"periods are {' and '.join(f'`{days}`' for days in ROLLING_DAYS)}, the last "
+                f"7 or 30 complete days. {COST_EXAMPLES}"
+            )
         if word.startswith("tag:"):
             groups.append(_group(tokens[index]))
         elif word.startswith("service="):
@@ -137,9 +163,12 @@ def parse_cost_args(words: Sequence[str]) -> CostQuestion:
             unknown.append(tokens[index])
         index += 1
 
+    if not_a_group is not None and unknown == [not_a_group]:
+        _group(not_a_group)  # raises the specific message: costs cannot be grouped by it
     if unknown:
         raise CommandError(
-            f"I did not understand `{' '.join(unknown)}` in a cost question. {COST_EXAMPLES}"
+            f"I did not understand `{shorten(' '.join(unknown))}` in a cost question. "
+            f"{COST_EXAMPLES}"
         )
     if len(set(periods)) > 1:
         raise CommandError(
@@ -182,6 +211,23 @@ def resolve_month_name(period: str, today: date) -> str:
     return f"{year:04d}-{number:02d}"
 
 
+def check_month_in_range(period: str, today: date) -> None:
+    """Reject a `YYYY-MM` month older than the daily data Cost Explorer keeps."""
+    match = _YEAR_MONTH.match(period)
+    if match is None or not 1 <= int(match[2]) <= 12:
+        return
+    months_back = (today.year * 12 + today.month) - (int(match[1]) * 12 + int(match[2]))
+    if months_back <= COST_HISTORY_MONTHS:
+        return
+    oldest_index = today.year * 12 + today.month - 1 - COST_HISTORY_MONTHS
+    oldest = f"{oldest_index // 12:04d}-{oldest_index % 12 + 1:02d}"
+    raise CommandError(
+        f"{period} is outside the range Cost Explorer keeps: daily cost data covers the "
+        f"current month and the {COST_HISTORY_MONTHS} months before it, so the oldest month "
+        f"to ask for is {oldest}."
+    )
+
+
 def cost_verb(command: Command, ctx: ChannelContext, backends: Backends) -> Reply:
     """Build the reply to `/aws cost [PERIOD] [by GROUP] [SERVICE]` for the channel's accounts."""
     question = parse_cost_args(command.args)
@@ -189,8 +235,10 @@ def cost_verb(command: Command, ctx: ChannelContext, backends: Backends) -> Repl
     if explorer is None:
         return simple_reply("Costs are not available: this process runs without Cost Explorer.")
     today = local_today(ctx.timezone)
+    period_text = resolve_month_name(question.period, today)
+    check_month_in_range(period_text, today)
     try:
-        period = resolve_period(resolve_month_name(question.period, today), today)
+        period = resolve_period(period_text, today)
     except NoCostDataYet as exc:
         return simple_reply(str(exc), title="AWS cost · this month")
     except PeriodError as exc:
@@ -294,7 +342,8 @@ def group_lines(report: CostReport, top: int) -> list[str]:
     if rest:
         amount = sum((value for _, value in rest), ZERO)
         noun = report.group_by.noun
-        parts = [f"*Other* ({len(rest)} more {noun}s)", format_amount(amount, report.unit)]
+        others = plural(len(rest), f"more {noun}")
+        parts = [f"*Other* ({others})", format_amount(amount, report.unit)]
         share = share_text(amount, total)
         if share:
             parts.append(share)
@@ -371,8 +420,8 @@ def footer(report: CostReport, ctx: ChannelContext, today: date | None) -> Block
         day = f"time zone {ctx.timezone}"
     return context(
         f"Cost Explorer {report.metric}, billing days in UTC, {day} · accounts {accounts} · "
-        f"{report.requests_sent} requests sent ({price}), {report.cache_hits} answered "
-        f"from cache · {report.elapsed:.1f} s"
+        f"{plural(report.requests_sent, 'request')} sent ({price}), {report.cache_hits} "
+        f"answered from cache · {report.elapsed:.1f} s"
     )
 
 
@@ -487,6 +536,11 @@ def _match_group(
 
 
 def _group(text: str) -> GroupBy:
+    if text.lower().startswith("tag:") and "=" in text:
+        raise CommandError(
+            f"Group by `tag:KEY`, without a value: `{shorten(text)}` names a value too. "
+            f"Write `by {shorten(text.partition('=')[0])}`. {COST_EXAMPLES}"
+        )
     try:
         return GroupBy.parse(text)
     except CostQueryError as exc:
@@ -496,7 +550,7 @@ def _group(text: str) -> GroupBy:
 def _service(name: str) -> str:
     if name not in SERVICE_NAMES:
         raise CommandError(
-            f"`{name}` is not a service aws-monitor can filter costs on. Use one of "
+            f"`{shorten(name)}` is not a service aws-monitor can filter costs on. Use one of "
             f"{', '.join(SERVICE_NAMES)}, or group with `by service`. {COST_EXAMPLES}"
         )
     return name

@@ -25,6 +25,8 @@ from handlers.blocks import (
     fit,
     header,
     line_sections,
+    noun_for,
+    plural,
     section,
     truncate,
 )
@@ -38,9 +40,10 @@ from handlers.idle import (
     format_money,
     no_data_text,
     rule_heading,
+    scan_failed_everywhere,
     thresholds_text,
 )
-from handlers.report import warning_blocks
+from handlers.report import nothing_found_text, warning_blocks
 from services.cost_digest import CostDigest, SpikeRule, collect_cost_digest
 from services.cost_periods import local_today
 from services.costs import REQUEST_PRICE_USD, ZERO
@@ -217,7 +220,7 @@ def spike_blocks(digest: CostDigest) -> list[Block]:
     spikes = digest.spikes()
     if not spikes:
         return [context(f"No cost spikes yesterday. {rule_text}")]
-    lines = [f":warning: *{len(spikes)} cost spikes yesterday*"]
+    lines = [f":warning: *{plural(len(spikes), 'cost spike')} yesterday*"]
     for spike in spikes:
         percent = spike.percent
         relative = "new" if percent is None else f"+{percent.quantize(TENTH, ROUND_HALF_UP)} %"
@@ -244,7 +247,8 @@ def service_lines(digest: CostDigest, top: int) -> list[str]:
     rest = changes[top:]
     if rest:
         amount = sum((change.amount for change in rest), ZERO)
-        lines.append(f"• *Other* ({len(rest)} more services) {format_amount(amount, unit)}")
+        others = plural(len(rest), "more service", "more services")
+        lines.append(f"• *Other* ({others}) {format_amount(amount, unit)}")
     return lines
 
 
@@ -255,8 +259,8 @@ def cost_footer(digest: CostDigest, ctx: ChannelContext) -> Block:
     return context(
         f"Cost Explorer {report.metric}, billing days in UTC, today is "
         f"{digest.today.isoformat()} in {ctx.timezone} · accounts {accounts} · "
-        f"{digest.requests_sent} requests sent ({price}), {digest.cache_hits} answered "
-        "from cache"
+        f"{plural(digest.requests_sent, 'request')} sent ({price}), {digest.cache_hits} "
+        "answered from cache"
     )
 
 
@@ -273,7 +277,7 @@ def cost_fallback_text(digest: CostDigest) -> str:
         text += f", month to date {format_amount(digest.month.total, unit)}"
     spikes = digest.spikes()
     if spikes:
-        text += f", {len(spikes)} cost spikes"
+        text += f", {plural(len(spikes), 'cost spike')}"
     return text
 
 
@@ -316,12 +320,12 @@ def idle_digest_reply(
             FileAttachment(
                 filename=f"idle-resources-{today.isoformat()}.csv",
                 content=findings_csv(visible),
-                title=f"Idle resources {today.isoformat()} ({len(visible)} findings)",
+                title=f"Idle resources {today.isoformat()} ({plural(len(visible), 'finding')})",
             )
         )
     text = summary.replace("*", "")
     if report.warnings:
-        text += f" ({len(report.warnings)} warnings)"
+        text += f" ({plural(len(report.warnings), 'warning')})"
     return Reply(text=truncate(text, MAX_FALLBACK_TEXT), blocks=blocks, files=files)
 
 
@@ -329,20 +333,27 @@ def idle_summary(visible: Sequence[IdleFinding], hidden: int, report: IdleReport
     accounts = ", ".join(escape(name) for name in report.accounts) or "none"
     if visible:
         text = (
-            f"*{len(visible)}* idle resources in accounts {accounts}, estimated "
+            f"*{len(visible)}* idle {noun_for(len(visible), 'resource')} in "
+            f"{noun_for(len(report.accounts), 'account')} {accounts}, estimated "
             f"*{format_money(total_cost(visible))}/month* where a price is known."
         )
+    elif report.warnings:
+        text = nothing_found_text("idle resources", scan_failed_everywhere(report))
     else:
-        text = f"No idle resources in accounts {accounts}."
+        text = f"No idle resources in {noun_for(len(report.accounts), 'account')} {accounts}."
     if hidden:
-        text += f" {hidden} snoozed findings are not shown."
+        shown = "finding is" if hidden == 1 else "findings are"
+        text += f" {hidden} snoozed {shown} not shown."
     return text
 
 
 def idle_footer(report: IdleReport) -> Block:
     scanned = sum(report.scanned.values())
     regions = ", ".join(report.regions) or "none"
-    return context(f"Scanned {scanned} resources in regions {regions} · {report.elapsed:.1f} s")
+    return context(
+        f"Scanned {plural(scanned, 'resource')} in {noun_for(len(report.regions), 'region')} "
+        f"{regions} · {report.elapsed:.1f} s"
+    )
 
 
 def choose_findings_with_buttons(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from handlers.blocks import shorten
 from services.errors import AwsMonitorError
 
 INVENTORY_VERBS = ("ec2", "ebs", "rds", "s3", "lambda", "eks", "emr")
@@ -20,7 +21,6 @@ VERB_ALIASES = {
 SIMPLE_VERBS = ("help", "accounts", "regions")
 FREE_FORM_VERBS = ("metrics", "cost", "idle", "digest")
 FILTER_KEYS = ("state", "region", "account")
-_TAG_FILTER = re.compile(r"^tag:([^=]+)=(.*)$")
 
 HELP_TEXT = """\
 *aws-monitor* lists, measures and costs the AWS accounts mapped to this channel.
@@ -38,7 +38,11 @@ Mention the bot in plain words too: "costs this month", "show idle resources in 
 
 
 class CommandError(AwsMonitorError):
-    """The command could not be parsed; the message says what was wrong and what works."""
+    """The command could not be parsed; the message says what was wrong and what works.
+
+    The message is plain text that may quote the user's words: help_reply escapes it
+    for mrkdwn, so code raising it must not escape those words itself.
+    """
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,11 @@ class Command:
         return [value for name, value in self.filters if name == key]
 
 
-def parse_command(text: str) -> Command:
-    """Parse the text after `/aws`; raise CommandError for anything outside the grammar."""
+def parse_command(text: str, account_names: Sequence[str] = ()) -> Command:
+    """Parse the text after `/aws`; raise CommandError for anything outside the grammar.
+
+    `account_names` are the channel's accounts, used only for the examples in messages.
+    """
     words = text.strip().split()
     if not words:
         return Command(verb="help")
@@ -62,53 +69,80 @@ def parse_command(text: str) -> Command:
     rest = words[1:]
     if verb in SIMPLE_VERBS:
         if rest:
-            raise CommandError(f"`{verb}` takes no arguments, but got `{' '.join(rest)}`.")
+            raise CommandError(f"`{verb}` takes no arguments, but got `{shorten(' '.join(rest))}`.")
         return Command(verb=verb)
     if verb in FREE_FORM_VERBS:
-        return _parse_free_form(verb, rest)
+        return _parse_free_form(verb, rest, account_names)
     if verb in INVENTORY_VERBS:
-        return _parse_inventory(verb, rest)
-    raise CommandError(f"Unknown command `{words[0]}`.")
+        return _parse_inventory(verb, rest, account_names)
+    raise CommandError(f"Unknown command `{shorten(words[0])}`.")
 
 
-def _parse_inventory(verb: str, words: list[str]) -> Command:
+def _parse_tag_filter(word: str) -> tuple[str, str]:
+    """Split `tag:KEY=VALUE` into (`tag:KEY`, VALUE); the value may be empty or contain `=`."""
+    key, equals, value = word[len("tag:") :].partition("=")
+    if not key or not equals:
+        raise CommandError(
+            f"A tag filter needs `tag:KEY=VALUE`, e.g. `tag:Team=data`, but got `{shorten(word)}`."
+        )
+    return f"tag:{key}", value
+
+
+def _parse_filter(word: str, account_names: Sequence[str]) -> tuple[str, str]:
+    key, _, value = word.partition("=")
+    key = key.lower()
+    if key not in FILTER_KEYS:
+        raise CommandError(
+            f"Unknown filter `{shorten(word)}`. Filters are `state=`, `region=`, `account=` "
+            "and `tag:KEY=VALUE`."
+        )
+    if not value:
+        examples = {
+            "state": "state=stopped",
+            "region": "region=eu-west-1",
+            "account": f"account={account_names[0] if account_names else 'ACCOUNT_NAME'}",
+        }
+        raise CommandError(f"Filter `{key}=` has no value, e.g. `{examples[key]}`.")
+    # Region and state names are lowercase in AWS; account names are matched without case
+    # against the channel's accounts later, when they are known.
+    return key, value if key == "account" else value.lower()
+
+
+def _parse_inventory(verb: str, words: list[str], account_names: Sequence[str] = ()) -> Command:
     environment: str | None = None
     filters: list[tuple[str, str]] = []
     with_metrics = False
     for word in words:
-        tag = _TAG_FILTER.match(word)
-        if tag:
-            filters.append((f"tag:{tag.group(1)}", tag.group(2)))
+        if word.lower().startswith("tag:"):
+            filters.append(_parse_tag_filter(word))
         elif "=" in word:
-            key, _, value = word.partition("=")
-            if key.lower() not in FILTER_KEYS:
-                raise CommandError(
-                    f"Unknown filter `{word}`. Filters are `state=`, `region=`, `account=` "
-                    "and `tag:KEY=VALUE`."
-                )
-            if not value:
-                raise CommandError(f"Filter `{word}` has no value, e.g. `{key}=...`.")
-            filters.append((key.lower(), value))
+            filters.append(_parse_filter(word, account_names))
         elif word.lower() == "metrics":
             with_metrics = True
         elif environment is None:
             environment = word
         else:
             raise CommandError(
-                f"`{verb}` takes one environment, but got `{environment}` and `{word}`. "
-                "Use `tag:KEY=VALUE` for other tags."
+                f"`{verb}` takes one environment, but got `{shorten(environment)}` and "
+                f"`{shorten(word)}`. Use `tag:KEY=VALUE` for other tags."
             )
     return Command(
         verb=verb, environment=environment, filters=tuple(filters), with_metrics=with_metrics
     )
 
 
-def _parse_free_form(verb: str, words: list[str]) -> Command:
+def _parse_free_form(verb: str, words: list[str], account_names: Sequence[str] = ()) -> Command:
     if verb == "metrics" and not words:
         raise CommandError("`metrics` needs a resource id, e.g. `/aws metrics i-0abc123 24h`.")
     if verb == "digest" and (len(words) != 1 or words[0].lower() not in ("costs", "idle")):
         raise CommandError("`digest` takes `costs` or `idle`, e.g. `/aws digest costs`.")
     if verb == "idle":
-        command = _parse_inventory("idle", words)
+        command = _parse_inventory("idle", words, account_names)
+        if command.with_metrics:
+            raise CommandError(
+                "`idle` takes no `metrics` word, because the idle rules read CloudWatch "
+                "themselves. For average CPU use `/aws ec2 prod metrics`, or "
+                "`/aws metrics RESOURCE-ID` for one resource."
+            )
         return Command(verb="idle", environment=command.environment, filters=command.filters)
     return Command(verb=verb, args=tuple(words))

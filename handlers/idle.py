@@ -21,13 +21,15 @@ from handlers.blocks import (
     fit,
     header,
     line_sections,
+    noun_for,
+    plural,
     section,
     truncate,
 )
 from handlers.context import ChannelContext
 from handlers.grammar import Command, CommandError
 from handlers.inventory import build_query, describe_selection
-from handlers.report import footer, warning_blocks
+from handlers.report import footer, no_account_read, nothing_found_text, warning_blocks
 from services.fanout import Gathered
 from services.idle import IdleFinding, IdleReport, IdleThresholds, total_cost
 from services.idle_rules import (
@@ -70,7 +72,7 @@ def idle_command(command: Command, ctx: ChannelContext, backends: Backends) -> R
         )
     if backends.idle is None:
         raise CommandError("The idle scan is not enabled in this aws-monitor process.")
-    query = build_query(command, ctx)
+    query = build_query(command, ctx, backends.inventory.regions)
     report = backends.idle.run(ctx.accounts, query, ctx.user_id)
     return idle_reply(report, describe_selection(command, ctx), ctx.timezone)
 
@@ -117,12 +119,40 @@ def thresholds_text(limits: IdleThresholds) -> str:
     )
 
 
+# Per rule: the kind of resource it judges (singular noun) and a short name of the rule.
+RULE_NOUNS = {
+    EC2_LOW_UTILIZATION: ("EC2 instance", "low-utilization rule"),
+    EC2_STOPPED: ("EC2 instance", "stopped-instance rule"),
+    EBS_UNATTACHED: ("EBS volume", "unattached-volume rule"),
+    EBS_ON_STOPPED_INSTANCE: ("EBS volume", "stopped-instance volume rule"),
+    RDS_NO_CONNECTIONS: ("RDS instance", "no-connections rule"),
+    LAMBDA_NO_INVOCATIONS: ("Lambda function", "no-invocations rule"),
+    EMR_IDLE: ("EMR cluster", "idle-cluster rule"),
+}
+
+
 def no_data_text(report: IdleReport) -> str | None:
+    """Name, per rule, how many resources CloudWatch had too little data to judge."""
     counts = [(rule, count) for rule, count in report.no_data.items() if count]
     if not counts:
         return None
-    listed = ", ".join(f"{RULE_TITLES.get(rule, rule)} {count}" for rule, count in counts)
-    return f"Not judged because CloudWatch has too little data: {listed}."
+    parts = []
+    for rule, count in counts:
+        noun, rule_name = RULE_NOUNS.get(rule, ("resource", f"{rule} rule"))
+        parts.append(f"{plural(count, noun)} ({rule_name})")
+    return f"Not judged for lack of CloudWatch data: {', '.join(parts)}."
+
+
+def scan_failed_everywhere(report: IdleReport) -> bool:
+    """Return whether no account could be read in an idle scan.
+
+    Regions count only when nothing was listed at all, because each region runs one
+    task per resource kind and one failed kind does not make the region unreadable.
+    """
+    scanned = sum(report.scanned.values())
+    return no_account_read(
+        report.accounts, report.regions, report.warnings, count_regions=scanned == 0
+    )
 
 
 def idle_reply(report: IdleReport, selection: str = "", timezone: str = "UTC") -> Reply:
@@ -133,11 +163,14 @@ def idle_reply(report: IdleReport, selection: str = "", timezone: str = "UTC") -
     scanned = sum(report.scanned.values())
     if findings:
         summary = (
-            f"*{len(findings)}* idle resources among {scanned} scanned, estimated "
-            f"*{format_money(cost)}/month* where a price is known."
+            f"*{len(findings)}* idle {noun_for(len(findings), 'resource')} "
+            f"among {scanned} scanned, estimated *{format_money(cost)}/month* where a price "
+            "is known."
         )
+    elif report.warnings:
+        summary = nothing_found_text("idle resources", scan_failed_everywhere(report))
     else:
-        summary = f"No idle resources among the {scanned} resources scanned."
+        summary = f"No idle resources among the {plural(scanned, 'resource')} scanned."
     blocks: list[Block] = [header(title), section(summary)]
 
     truncated = False
@@ -182,7 +215,7 @@ def idle_reply(report: IdleReport, selection: str = "", timezone: str = "UTC") -
         )
     text = summary.replace("*", "")
     if report.warnings:
-        text += f" ({len(report.warnings)} warnings)"
+        text += f" ({plural(len(report.warnings), 'warning')})"
     return Reply(text=truncate(text, MAX_FALLBACK_TEXT), blocks=fitted, files=files)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -15,13 +16,18 @@ from handlers.blocks import (
     fit,
     header,
     line_sections,
+    noun_for,
+    plural,
     section,
+    shorten,
 )
 from handlers.context import ChannelContext
 from handlers.grammar import Command, CommandError
-from handlers.report import footer, warning_blocks
+from handlers.report import footer, no_account_read, nothing_found_text, warning_blocks
+from services.accounts import Account
 from services.fanout import Gathered
 from services.models import Query, Resource
+from services.regions import RegionResolver
 
 MAX_ROWS = 40
 # Detail keys shown in a row, per resource kind; the CSV always carries all of them.
@@ -40,18 +46,22 @@ DETAIL_UNITS = {
     "memory_mb": " MB",
     "instance_hours": " instance-hours",
 }
+# AWS region names: `eu-west-1`, `us-gov-west-1`, `ap-southeast-3`.
+REGION_NAME = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$")
 
 
-def build_query(command: Command, ctx: ChannelContext) -> Query:
-    """Turn the command's environment word and filters into a Query for this channel."""
-    accounts = frozenset(command.filter_values("account"))
-    known = {account.name for account in ctx.accounts}
-    unknown = sorted(accounts - known)
-    if unknown:
-        raise CommandError(
-            f"Account `{unknown[0]}` is not mapped to this channel. "
-            f"Its accounts are: {', '.join(sorted(known))}."
-        )
+def build_query(
+    command: Command, ctx: ChannelContext, regions: RegionResolver | None = None
+) -> Query:
+    """Turn the command's environment word and filters into a Query for this channel.
+
+    Account names are matched without case. With `regions`, a region filter is checked
+    against the regions configured for the accounts in scope, when those are lists.
+    """
+    accounts = resolve_accounts(command.filter_values("account"), ctx)
+    requested_regions = frozenset(command.filter_values("region"))
+    in_scope = [account for account in ctx.accounts if not accounts or account.name in accounts]
+    check_regions(requested_regions, in_scope, regions)
     tags = tuple(
         (name.removeprefix("tag:"), value)
         for name, value in command.filters
@@ -61,10 +71,53 @@ def build_query(command: Command, ctx: ChannelContext) -> Query:
         environment_tag=ctx.environment_tag,
         environment=ctx.environment_value(command.environment) if command.environment else None,
         states=frozenset(value.lower() for value in command.filter_values("state")),
-        regions=frozenset(command.filter_values("region")),
+        regions=frozenset(region.lower() for region in requested_regions),
         accounts=accounts,
         tags=tags,
     )
+
+
+def resolve_accounts(typed: Sequence[str], ctx: ChannelContext) -> frozenset[str]:
+    """Map typed account names to the channel's account names, without case."""
+    by_lowercase = {account.name.lower(): account.name for account in ctx.accounts}
+    resolved = set()
+    for name in typed:
+        account = by_lowercase.get(name.lower())
+        if account is None:
+            known = ", ".join(sorted(by_lowercase.values()))
+            raise CommandError(
+                f"Account `{shorten(name)}` is not mapped to this channel. "
+                f"Its accounts are: {known}."
+            )
+        resolved.add(account)
+    return frozenset(resolved)
+
+
+def check_regions(
+    requested: frozenset[str], accounts: Sequence[Account], resolver: RegionResolver | None
+) -> None:
+    """Reject a region filter that would scan nothing, before any AWS call.
+
+    Accounts configured with `enabled` regions are known only by asking AWS, so for
+    those only the form of the name is checked.
+    """
+    for region in sorted(requested):
+        if not REGION_NAME.match(region.lower()):
+            raise CommandError(
+                f"`{shorten(region)}` is not an AWS region name. Write it like `region=eu-west-1`."
+            )
+    if not requested or resolver is None:
+        return
+    configured = [resolver.configured(account) for account in accounts]
+    if not configured or any(isinstance(regions, str) for regions in configured):
+        return
+    known = sorted({region for regions in configured for region in regions})
+    unknown = sorted(region for region in requested if region.lower() not in known)
+    if unknown:
+        raise CommandError(
+            f"Region `{shorten(unknown[0])}` is not scanned for this channel. "
+            f"Its regions are: {', '.join(known)}."
+        )
 
 
 def describe_selection(command: Command, ctx: ChannelContext) -> str:
@@ -130,21 +183,27 @@ def inventory_reply(
     blocks.append(footer(gathered))
     text = summary.replace("*", "")
     if gathered.warnings:
-        text += f" ({len(gathered.warnings)} warnings)"
+        text += f" ({plural(len(gathered.warnings), 'warning')})"
     return Reply(text=text, blocks=fit(blocks), files=files)
 
 
 def summarise(title: str, resources: Sequence[Resource], gathered: Gathered[Resource]) -> str:
+    """Return the summary line; `title` is the plural noun, e.g. `EC2 instances`."""
     if not resources:
+        if gathered.warnings:
+            failed_everywhere = no_account_read(
+                gathered.accounts, gathered.regions, gathered.warnings
+            )
+            return nothing_found_text(title, failed_everywhere)
         return f"No {title} match in the accounts and regions scanned."
     states = Counter(resource.state for resource in resources)
     by_state = ", ".join(f"{escape(state)} {count}" for state, count in states.most_common())
     accounts = len({resource.account for resource in resources})
     regions = len({resource.region for resource in resources})
+    noun = noun_for(len(resources), title.removesuffix("s"), title)
     return (
-        f"*{len(resources)}* {title} in {accounts} "
-        f"{'account' if accounts == 1 else 'accounts'} and {regions} "
-        f"{'region' if regions == 1 else 'regions'}: {by_state}"
+        f"*{len(resources)}* {noun} in {plural(accounts, 'account')} and "
+        f"{plural(regions, 'region')}: {by_state}"
     )
 
 

@@ -8,12 +8,23 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from handlers.blocks import Block, Reply, context, escape, fit, header, line_sections, section
+from handlers.blocks import (
+    Block,
+    Reply,
+    context,
+    escape,
+    fit,
+    header,
+    line_sections,
+    plural,
+    section,
+    shorten,
+)
 from handlers.context import ChannelContext
 from handlers.grammar import Command, CommandError
 from handlers.report import footer, warning_blocks
 from services.fanout import Gathered, ScanWarning
-from services.lookup import MAX_ID_LENGTH
+from services.lookup import MAX_ID_LENGTH, kinds_for_id
 from services.metrics import MetricWindow
 from services.models import Resource
 from services.resource_metrics import (
@@ -48,6 +59,13 @@ REQUIREMENT_HINTS = {
     CONTAINER_INSIGHTS: "Enable Container Insights on the cluster to publish it.",
 }
 _BYTE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
+RESOURCE_ID_HINT = (
+    "Use an EC2 instance id (`i-` and hex digits), an EBS volume id (`vol-` and hex digits), "
+    "an EMR cluster id (`j-` and letters or digits), or the name of an RDS instance (up to 63 "
+    "letters, digits and hyphens, starting with a letter), a Lambda function (up to 64 "
+    "letters, digits, `-` and `_`) or an EKS cluster (up to 100 of those, starting with a "
+    "letter or digit)."
+)
 
 
 def format_bytes(value: float) -> str:
@@ -93,16 +111,21 @@ def parse_metrics_args(args: Sequence[str]) -> tuple[str, str]:
         raise CommandError("`metrics` needs a resource id, e.g. `/aws metrics i-0abc123 24h`.")
     if len(args) > 2:
         raise CommandError(
-            f"`metrics` takes a resource id and a window, but got `{escape(' '.join(args))}`. "
+            f"`metrics` takes a resource id and a window, but got `{shorten(' '.join(args))}`. "
             "Example: `/aws metrics i-0abc123 24h`."
         )
     resource_id = args[0]
     if len(resource_id) > MAX_ID_LENGTH:
         raise CommandError(f"The resource id is longer than {MAX_ID_LENGTH} characters.")
+    if not kinds_for_id(resource_id):
+        raise CommandError(
+            f"`{shorten(resource_id)}` is not a resource id or name aws-monitor can look up. "
+            f"{RESOURCE_ID_HINT}"
+        )
     window = args[1].lower() if len(args) == 2 else DEFAULT_WINDOW
     if window not in WINDOWS:
         raise CommandError(
-            f"Unknown window `{escape(args[1])}`. Use `1h`, `24h` or `7d`, "
+            f"Unknown window `{shorten(args[1])}`. Use `1h`, `24h` or `7d`, "
             "e.g. `/aws metrics i-0abc123 7d`."
         )
     return resource_id, window
@@ -184,7 +207,8 @@ def metrics_reply(answer: MetricsAnswer, window_word: str) -> Reply:
         if answer.more_matches:
             blocks.append(
                 context(
-                    f"{answer.more_matches} more resources are named `{resource_id}`, and "
+                    f"{plural(answer.more_matches, 'more resource is', 'more resources are')} "
+                    f"named `{resource_id}`, and "
                     "only the first ones are shown here."
                 )
             )
@@ -209,7 +233,7 @@ def metrics_reply(answer: MetricsAnswer, window_word: str) -> Reply:
         )
     )
     if answer.warnings:
-        fallback += f" ({len(answer.warnings)} warnings)"
+        fallback += f" ({plural(len(answer.warnings), 'warning')})"
     return Reply(text=fallback, blocks=fit(blocks))
 
 

@@ -1,7 +1,9 @@
 """Find one resource by its id or name across a channel's accounts and regions.
 
 The id's prefix gives the kind (`i-` instance, `vol-` volume, `j-` EMR cluster). Any
-other word is looked up as an RDS instance, a Lambda function and an EKS cluster.
+other word is looked up as an RDS instance, a Lambda function and an EKS cluster, each
+only when the word fits that kind's AWS naming rules. A word that fits none is rejected
+before any AWS call.
 Each lookup is a targeted call per account and region, so nothing is listed in full
 except Lambda functions, which have no filter in ListFunctions.
 """
@@ -9,6 +11,7 @@ except Lambda functions, which have no filter in ListFunctions.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,16 +29,27 @@ from services.sessions import SessionFactory
 KIND_PREFIXES = (("i-", "ec2"), ("vol-", "ebs"), ("j-", "emr"))
 NAMED_KINDS = ("rds", "lambda", "eks")
 MAX_ID_LENGTH = 255
+# AWS naming rules per kind, from the API references of CreateDBInstance,
+# CreateFunction and CreateCluster; ids of EC2 and EMR are as those services print them.
+ID_PATTERNS: dict[str, re.Pattern[str]] = {
+    "ec2": re.compile(r"^i-[0-9a-f]+$"),
+    "ebs": re.compile(r"^vol-[0-9a-f]+$"),
+    "emr": re.compile(r"^j-[0-9A-Za-z]+$"),
+    # 1 to 63 letters, digits and hyphens; first a letter, no `--` and no hyphen at the end.
+    "rds": re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$"),
+    "lambda": re.compile(r"^[A-Za-z0-9_-]{1,64}$"),
+    "eks": re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"),
+}
 
 Finder = Callable[[Any, str, Account, str], list[Resource]]
 
 
 def kinds_for_id(resource_id: str) -> tuple[str, ...]:
-    """Return the resource kinds an id can belong to."""
+    """Return the resource kinds an id can belong to; empty when it fits no naming rule."""
     for prefix, kind in KIND_PREFIXES:
-        if resource_id.startswith(prefix):
+        if resource_id.startswith(prefix) and ID_PATTERNS[kind].match(resource_id):
             return (kind,)
-    return NAMED_KINDS
+    return tuple(kind for kind in NAMED_KINDS if ID_PATTERNS[kind].match(resource_id))
 
 
 def _find_instance(client: Any, resource_id: str, account: Account, region: str) -> list[Resource]:
@@ -142,6 +156,8 @@ class ResourceLocator:
         if not resource_id or len(resource_id) > MAX_ID_LENGTH:
             raise ValueError(f"Resource id must be 1 to {MAX_ID_LENGTH} characters")
         kinds = kinds_for_id(resource_id)
+        if not kinds:
+            raise ValueError(f"{resource_id!r} fits no AWS naming rule of a resource id or name")
         tasks = [self._account_task(account, kinds, resource_id, user_id) for account in accounts]
         gathered = self.fanout.run(tasks)
         gathered.items.sort(key=lambda r: (r.kind, r.account, r.region, r.id))

@@ -7,15 +7,21 @@ import io
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from handlers.blocks import (
     MAX_BLOCKS,
+    MAX_ECHO,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
+    echo,
     escape,
     fields_section,
     fit,
     header,
     line_sections,
+    noun_for,
+    plural,
     section,
 )
 from handlers.context import ChannelContext
@@ -115,18 +121,22 @@ def test_inventory_reply_small_result_no_file() -> None:
         "EC2 instances", parse_command("ec2 prod"), CTX, gathered([instance(1, "web")])
     )
     assert reply.files == []
-    assert reply.text.startswith("1 EC2 instances")
+    assert reply.text.startswith("1 EC2 instance in 1 account and 1 region")
 
 
 def test_inventory_reply_warnings_and_footer() -> None:
     warnings = [
-        ScanWarning("prod", "eu-west-1", f"Missing IAM permission ec2:DescribeInstances #{i}")
+        ScanWarning(
+            "prod",
+            "eu-west-1",
+            f"Missing IAM permission ec2:DescribeInstances in account prod, region eu-west-1 #{i}",
+        )
         for i in range(14)
     ]
     reply = inventory_reply("EC2 instances", parse_command("ec2"), CTX, gathered([], warnings))
     text = json.dumps(reply.blocks)
-    assert "No EC2 instances match" in text
-    assert "Missing IAM permission ec2:DescribeInstances #9" in text
+    assert "No EC2 instances found, but parts of the scan failed" in text
+    assert "region eu-west-1 #9" in text
     assert "#10" not in text
     assert "4 more warnings" in text
     assert reply.blocks[-1]["type"] == "context"
@@ -146,3 +156,81 @@ def test_render_reply_unescapes_for_terminal() -> None:
         "EC2 instances", parse_command("ec2"), CTX, gathered([instance(1, "a & <b>")])
     )
     assert "a & <b>" in render_reply(reply)
+
+
+@pytest.mark.parametrize(
+    ("count", "singular", "plural_form", "expected"),
+    [
+        (0, "account", None, "0 accounts"),
+        (1, "account", None, "1 account"),
+        (2, "account", None, "2 accounts"),
+        (1, "more service", None, "1 more service"),
+        (1, "more resource is", "more resources are", "1 more resource is"),
+        (3, "more resource is", "more resources are", "3 more resources are"),
+    ],
+)
+def test_plural_cases(count: int, singular: str, plural_form: str | None, expected: str) -> None:
+    assert plural(count, singular, plural_form) == expected
+
+
+def test_noun_for_singular_and_plural() -> None:
+    assert noun_for(1, "EC2 instance", "EC2 instances") == "EC2 instance"
+    assert noun_for(2, "EC2 instance", "EC2 instances") == "EC2 instances"
+
+
+def test_echo_escapes_and_shortens() -> None:
+    echoed = echo("<!channel> " + "x" * 20_000_000)
+    assert echoed.startswith("&lt;!channel&gt; x")
+    assert "<!channel>" not in echoed
+    assert len(echoed) < MAX_ECHO + 20
+
+
+def test_inventory_reply_one_instance_singular() -> None:
+    reply = inventory_reply(
+        "EC2 instances", parse_command("ec2 prod"), CTX, gathered([instance(1, "web")])
+    )
+    summary = reply.blocks[1]["text"]["text"]
+    assert summary.startswith("*1* EC2 instance in 1 account and 1 region")
+
+
+def test_inventory_reply_all_accounts_failed() -> None:
+    warnings = [
+        ScanWarning(
+            "prod",
+            "us-east-1",
+            "Could not assume arn:aws:iam::111111111111:role/R (AccessDenied) (account prod)",
+        )
+    ]
+    reply = inventory_reply("EC2 instances", parse_command("ec2 prod"), CTX, gathered([], warnings))
+    summary = reply.blocks[1]["text"]["text"]
+    assert summary.startswith("No account could be read")
+    assert "No EC2 instances match" not in json.dumps(reply.blocks)
+
+
+def test_inventory_reply_every_region_failed() -> None:
+    warnings = [
+        ScanWarning(
+            "prod",
+            region,
+            f"Timed out calling ec2:DescribeInstances in account prod, region {region}",
+        )
+        for region in ("us-east-1", "eu-west-1")
+    ]
+    result = Gathered([], warnings, ["prod"], ["eu-west-1", "us-east-1"], 0.1)
+    reply = inventory_reply("EC2 instances", parse_command("ec2 prod"), CTX, result)
+    assert reply.blocks[1]["text"]["text"].startswith("No account could be read")
+
+
+def test_inventory_reply_some_regions_failed() -> None:
+    warnings = [
+        ScanWarning(
+            "prod",
+            "eu-west-1",
+            "Timed out calling ec2:DescribeInstances in account prod, region eu-west-1",
+        )
+    ]
+    result = Gathered([], warnings, ["prod"], ["eu-west-1", "us-east-1"], 0.1)
+    reply = inventory_reply("EC2 instances", parse_command("ec2 prod"), CTX, result)
+    summary = reply.blocks[1]["text"]["text"]
+    assert summary.startswith("No EC2 instances found, but parts of the scan failed")
+    assert reply.text.endswith("(1 warning)")

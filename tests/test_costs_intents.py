@@ -86,7 +86,7 @@ def test_parse_cost_args_accepts(words: str, expected: CostQuestion) -> None:
         ("by region by service", "one grouping"),
         ("by tag:", "`tag:` needs a tag key"),
         ("service=dynamodb", "`dynamodb` is not a service"),
-        ("by team", "I did not understand `team`"),
+        ("by team", "Costs cannot be grouped by `team`"),
     ],
 )
 def test_parse_cost_args_rejects_with_examples(words: str, message: str) -> None:

@@ -174,13 +174,13 @@ def test_cost_digest_reply_compares_days_and_month() -> None:
 def test_cost_digest_reply_flags_spike_and_states_rule() -> None:
     reply = cost_digest_reply(cost_digest(), CTX, top=5)
     text = blocks_text(reply.blocks)
-    assert "*1 cost spikes yesterday*" in text
+    assert "*1 cost spike yesterday*" in text
     assert "*AWS Lambda* $60.00, $30.00 above its 14-day mean of $30.00 (+100.0 %)" in text
     assert (
         "A spike is a service's daily cost more than 50 % and more than $10.00 above its mean "
         "over the 14 days before." in text
     )
-    assert "1 cost spikes" in reply.text
+    assert "1 cost spike" in reply.text
 
 
 def test_cost_digest_reply_top_services_with_changes() -> None:
@@ -189,7 +189,7 @@ def test_cost_digest_reply_top_services_with_changes() -> None:
     assert "*Top services yesterday* (of 3)" in text
     assert f"• *{EC2}* $80.00 · day before +14.3 % (+$10.00) · week before no change" in text
     assert f"• *{LAMBDA}* $60.00 · day before +100.0 % (+$30.00)" in text
-    assert "• *Other* (1 more services) $20.00" in text
+    assert "• *Other* (1 more service) $20.00" in text
 
 
 def test_cost_digest_reply_attaches_daily_chart() -> None:
@@ -327,7 +327,7 @@ def test_idle_digest_reply_buttons_carry_finding_keys() -> None:
 def test_idle_digest_reply_groups_by_rule_with_cost() -> None:
     findings = [finding("vol-1", cost="40.00"), finding("i-1", rule=EC2_STOPPED, cost=None)]
     text = blocks_text(idle_digest_reply(idle_report(findings), CTX, TODAY).blocks)
-    assert "*2* idle resources in accounts prod, estimated *$40.00/month*" in text
+    assert "*2* idle resources in account prod, estimated *$40.00/month*" in text
     assert "*Unattached EBS volumes* (1) · ~$40.00/month" in text
     assert "*EC2 instances stopped for a long time* (1)" in text
     assert text.index("Unattached EBS volumes") < text.index("EC2 instances stopped")
@@ -339,7 +339,7 @@ def test_idle_digest_reply_leaves_out_snoozed() -> None:
     text = blocks_text(reply.blocks)
     assert "vol-1" in text
     assert "vol-2" not in text
-    assert "1 snoozed findings are not shown." in text
+    assert "1 snoozed finding is not shown." in text
 
 
 def test_idle_digest_reply_many_findings_fit_one_message() -> None:
@@ -454,8 +454,9 @@ def test_build_digest_idle_snooze_ends(tmp_path: Path) -> None:
     finally:
         store.engine.dispose()
     assert "vol-2" not in during
-    assert "1 snoozed findings are not shown." in during
+    assert "1 snoozed finding is not shown." in during
     assert "vol-2" in after
+    assert "snoozed finding is not shown" not in after
     assert "snoozed findings are not shown" not in after
 
 

@@ -234,7 +234,7 @@ def test_serve_replicas_catch_up_post_once(
     assert posters[0].find(r"Catching up the idle digest of channel C0PROD0001")
     posts = slack_api.calls_to("chat.postMessage")
     assert len(posts) == 1
-    assert posts[0].params["text"].startswith("1 idle resources in accounts prod")
+    assert posts[0].params["text"].startswith("1 idle resource in account prod")
     ((channel, kind, _, status),) = ledger(database)
     assert (channel, kind, status) == (CHANNEL, "idle", "posted")
 

@@ -341,7 +341,7 @@ def test_snooze_button_stores_and_updates_message(running_app: RunningApp) -> No
     assert ctx is not None
     later = json.dumps(build_digest("idle", ctx, running_app.runtime.backends).blocks)
     assert volume not in later
-    assert "1 snoozed findings are not shown." in later
+    assert "1 snoozed finding is not shown." in later
 
 
 def test_snooze_button_unsigned_rejected(running_app: RunningApp) -> None:

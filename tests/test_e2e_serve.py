@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -397,3 +398,184 @@ def test_socket_mode_acks_and_answers(
     )
     with urllib.request.urlopen(process.url("/healthz"), timeout=5) as response:
         assert response.status == 200
+
+
+def _answer(slack_api: FakeSlackApi, name: str) -> str:
+    path = f"/response/{name}"
+    assert slack_api.wait_for(lambda: any(c.method == path for c in slack_api.responses), 30)
+    answer = next(c for c in slack_api.responses if c.method == path)
+    return json.dumps(answer.params, ensure_ascii=False)
+
+
+def _log_size(bot: BotProcess) -> int:
+    return sum(len(line) for line in list(bot.lines))
+
+
+def _mention(bot: BotProcess, event_id: str, text: str, ts: str) -> int:
+    event = {
+        "token": "unused",
+        "team_id": "T0TEST",
+        "api_app_id": "A0TEST",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "event": {
+            "type": "app_mention",
+            "user": "U0E2EUSER",
+            "text": text,
+            "ts": ts,
+            "channel": PROD_CHANNEL,
+            "event_ts": ts,
+        },
+    }
+    body = json.dumps(event)
+    status, _, _ = _post(
+        bot, body, slack_signature_headers(SIGNING_SECRET, body), "application/json"
+    )
+    return status
+
+
+def test_serve_unmapped_channel_hides_config_path(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    _slash(bot, slack_api, "ec2 prod", "C0UNKNOWN2", "unmapped-path")
+    text = _answer(slack_api, "unmapped-path")
+    assert "`aws-monitor.yaml`" in text
+    assert "/aws-monitor.yaml" not in text
+    assert "accounts: [prod]" in text
+
+
+def test_serve_mention_special_mention_escaped(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    ts = "1700000002.000200"
+    assert _mention(bot, "Ev0E2E0002", "<@UBOT> <!channel> hello", ts) == 200
+    assert slack_api.wait_for(
+        lambda: any(
+            c.params.get("thread_ts") == ts for c in slack_api.calls_to("chat.postMessage")
+        ),
+        30,
+    )
+    post = next(c for c in slack_api.calls_to("chat.postMessage") if c.params["thread_ts"] == ts)
+    posted = json.dumps(post.params, ensure_ascii=False)
+    assert "<!channel>" not in posted
+    assert "I did not understand “&lt;!channel&gt; hello”" in posted
+    assert "UBOT" not in posted
+
+
+def test_serve_mention_keeps_tag_case(
+    bot: BotProcess, slack_api: FakeSlackApi, estate: dict[str, set[str]]
+) -> None:
+    ts = "1700000003.000300"
+    assert _mention(bot, "Ev0E2E0003", "<@UBOT> ec2 prod tag:Name=production-web", ts) == 200
+    assert slack_api.wait_for(
+        lambda: any(
+            c.params.get("thread_ts") == ts for c in slack_api.calls_to("chat.postMessage")
+        ),
+        30,
+    )
+    post = next(c for c in slack_api.calls_to("chat.postMessage") if c.params["thread_ts"] == ts)
+    blocks = post.params["blocks"]
+    listed = set(INSTANCE_ID.findall(blocks if isinstance(blocks, str) else json.dumps(blocks)))
+    assert listed == estate["prod"]
+
+
+def test_serve_command_error_escaped(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    status, _ = _slash(bot, slack_api, "<!here>", PROD_CHANNEL, "escaped")
+    assert status == 200
+    text = _answer(slack_api, "escaped")
+    assert "<!here>" not in text
+    assert "Unknown command `&lt;!here&gt;`" in text
+
+
+def test_serve_filters_any_case_and_regions(
+    bot: BotProcess, slack_api: FakeSlackApi, estate: dict[str, set[str]]
+) -> None:
+    _slash(bot, slack_api, "ec2 prod account=PROD region=EU-WEST-1", PROD_CHANNEL, "filters")
+    listed = set(INSTANCE_ID.findall(_answer(slack_api, "filters")))
+    assert listed and listed <= estate["prod"]
+    calls_before = aws_calls(bot)
+    _slash(bot, slack_api, "ec2 prod region=ap-south-1", PROD_CHANNEL, "no-region")
+    text = _answer(slack_api, "no-region")
+    assert "Region `ap-south-1` is not scanned for this channel" in text
+    assert "Its regions are: eu-west-1, us-east-1." in text
+    assert aws_calls(bot) == calls_before
+
+
+def test_serve_metrics_bad_id_no_aws_call(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    calls_before = aws_calls(bot)
+    _slash(bot, slack_api, "metrics ../../etc/passwd", PROD_CHANNEL, "bad-id")
+    text = _answer(slack_api, "bad-id")
+    assert "is not a resource id or name aws-monitor can look up" in text
+    assert "doctype" not in text.lower()
+    assert aws_calls(bot) == calls_before
+
+
+def test_serve_oversized_body_413(bot: BotProcess) -> None:
+    before = _log_size(bot)
+    connection = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=10)
+    connection.putrequest("POST", "/slack/events")
+    connection.putheader("Content-Type", "application/x-www-form-urlencoded")
+    connection.putheader("Content-Length", str(5 * 1024 * 1024))
+    connection.endheaders(b"text=" + b"a" * 60_000)
+    response = connection.getresponse()
+    assert response.status == 413
+    connection.close()
+    time.sleep(0.3)
+    assert _log_size(bot) - before < 2_000
+
+
+def test_serve_unsigned_body_log_capped(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    before = _log_size(bot)
+    body = urllib.parse.urlencode({"command": "/aws", "text": "x" * 900_000})
+    headers = {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=0"}
+    status, _, _ = _post(bot, body, headers, "application/x-www-form-urlencoded")
+    assert status == 401
+    time.sleep(0.3)
+    assert _log_size(bot) - before < 5_000
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        ("{", "application/json", 400),
+        ("[]", "application/json", 400),
+        ("null", "application/json", 400),
+        ("command=%2Faws&text=help&channel_id=C0PROD0001", "application/json", 400),
+        ("payload={not json", "application/x-www-form-urlencoded", 400),
+    ],
+)
+def test_serve_malformed_signed_request_400(
+    bot: BotProcess, body: str, content_type: str, expected: int
+) -> None:
+    status, _, _ = _post(bot, body, slack_signature_headers(SIGNING_SECRET, body), content_type)
+    assert status == expected
+    assert not any("Traceback" in line for line in list(bot.lines))
+
+
+def test_serve_bad_timestamp_401(bot: BotProcess) -> None:
+    body = "command=%2Faws&text=help&channel_id=C0PROD0001"
+    headers = slack_signature_headers(SIGNING_SECRET, body)
+    headers["X-Slack-Request-Timestamp"] = "abc"
+    status, _, _ = _post(bot, body, headers, "application/x-www-form-urlencoded")
+    assert status == 401
+    assert not any("Traceback" in line for line in list(bot.lines))
+
+
+def test_serve_command_without_channel_answered(bot: BotProcess, slack_api: FakeSlackApi) -> None:
+    body = urllib.parse.urlencode(
+        {
+            "command": "/aws",
+            "text": "ec2 prod",
+            "user_id": "U0E2EUSER",
+            "team_id": "T0TEST",
+            "response_url": slack_api.response_url("no-channel"),
+        }
+    )
+    status, answer, _ = _post(
+        bot,
+        body,
+        slack_signature_headers(SIGNING_SECRET, body),
+        "application/x-www-form-urlencoded",
+    )
+    assert status == 200
+    assert "without a channel id" in json.loads(answer)["text"]
+    time.sleep(0.5)
+    assert not any(c.method == "/response/no-channel" for c in slack_api.responses)
+    assert not any("Traceback" in line for line in list(bot.lines))

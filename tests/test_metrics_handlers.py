@@ -189,7 +189,7 @@ def test_metrics_reply_marks_failed_request() -> None:
     text = all_text(reply)
     assert "not available: the CloudWatch request failed" in text
     assert "Missing IAM permission cloudwatch:GetMetricData" in text
-    assert reply.text.endswith("(1 warnings)")
+    assert reply.text.endswith("(1 warning)")
 
 
 def test_metrics_reply_counter_total() -> None:
