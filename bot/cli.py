@@ -138,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", type=host_address, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
     )
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running requests may finish before the process exits "
+        "(default 20)",
+    )
 
     ask = with_config(commands.add_parser("ask", help="answer one command as if typed in a channel"))
     ask.add_argument(
@@ -184,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(prompt=not args.no_prompt)
         config = load_config(config_path(args.config))
         if args.command == "serve":
-            return serve(config, args.http, args.host, args.port)
+            return serve(config, args.http, args.host, args.port, args.shutdown_grace)
         if args.command == "ask":
             return ask(config, args.channel, args.text, args.user, args.json, args.mention)
         if args.command == "check":
@@ -289,7 +297,9 @@ def _actions(count: int) -> str:
     return f"{count} action" if count == 1 else f"{count} actions"
 
 
-def serve(config: AppConfig, force_http: bool, host: str, port: int) -> int:
+def serve(
+    config: AppConfig, force_http: bool, host: str, port: int, shutdown_grace: float = 20.0
+) -> int:
     from slack_bolt.error import BoltError
 
     from bot.app import build_app
@@ -339,7 +349,8 @@ def serve(config: AppConfig, force_http: bool, host: str, port: int) -> int:
         logger.info("Serving Slack requests at http://%s:%d/slack/events", host, server.port)
     scheduler = start_digest_scheduler(runtime, client)
     stop.wait()
-    logger.info("Stopping")
+    logger.info("Stopping; requests still running get %.0f s to finish", shutdown_grace)
+    exit_after(shutdown_grace)
     if scheduler is not None:
         # Waits for a digest being posted, so its ledger row is finished.
         scheduler.shutdown(wait=True)
@@ -348,7 +359,27 @@ def serve(config: AppConfig, force_http: bool, host: str, port: int) -> int:
     server.close()
     answerer.pool.shutdown(wait=True, cancel_futures=False)
     runtime.close()
+    logger.info("Stopped")
     return 0
+
+
+def exit_after(seconds: float) -> None:
+    """End the process after `seconds`, even while threads wait on a hung AWS endpoint.
+
+    Python joins pool threads at exit, and a read that hangs holds one for up to the
+    botocore timeouts times the attempts, which is longer than a container's stop timeout.
+    """
+
+    def expire() -> None:
+        logger.warning(
+            "Requests still running after %.0f s of shutdown; exiting without them", seconds
+        )
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
 
 
 def listen_error(exc: OSError, host: str, port: int) -> str:

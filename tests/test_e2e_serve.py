@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -58,11 +59,17 @@ class BotProcess:
     HTTP_READY = r"Serving Slack requests at http://127\.0\.0\.1:(\d+)/slack/events"
     SOCKET_READY = r"Connected to Slack in Socket Mode; /healthz and /metrics on port (\d+)"
 
-    def __init__(self, env: dict[str, str], config: Path, socket_mode: bool = False) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        config: Path,
+        socket_mode: bool = False,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.lines: list[str] = []
         self.ready = self.SOCKET_READY if socket_mode else self.HTTP_READY
         mode = [] if socket_mode else ["--http"]
-        command = [sys.executable, "-m", "bot", "serve", *mode, "--port", "0"]
+        command = [sys.executable, "-m", "bot", "serve", *mode, "--port", "0", *extra_args]
         self.process = subprocess.Popen(
             [*command, "--config", str(config)],
             env=env,
@@ -579,3 +586,45 @@ def test_serve_command_without_channel_answered(bot: BotProcess, slack_api: Fake
     time.sleep(0.5)
     assert not any(c.method == "/response/no-channel" for c in slack_api.responses)
     assert not any("Traceback" in line for line in list(bot.lines))
+
+
+class SilentEndpoint:
+    """A TCP listener on 127.0.0.1 that accepts connections and never replies, like a hung endpoint."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        self.server.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+def test_serve_stops_while_aws_hangs(tmp_path: Path, slack_api: FakeSlackApi) -> None:
+    endpoint = SilentEndpoint()
+    env, config = bot_setup(tmp_path, endpoint.url, slack_api)
+    process = BotProcess(env, config, extra_args=("--shutdown-grace", "1"))
+    try:
+        status, _ = _slash(process, slack_api, "ec2 prod", PROD_CHANNEL, "hung")
+        assert status == 200
+        assert slack_api.wait_for(lambda: len(endpoint.accepted) >= 1, 20)
+        process.process.terminate()
+        assert process.process.wait(timeout=20) == 0
+        log = "".join(process.lines)
+        assert "Requests still running after 1 s of shutdown; exiting without them" in log
+    finally:
+        if process.process.poll() is None:
+            process.process.kill()
+        endpoint.close()
