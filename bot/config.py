@@ -361,6 +361,7 @@ class _Parser:
                 "connect_timeout",
                 "read_timeout",
                 "max_workers",
+                "answer_timeout",
                 "default_region",
             ),
         )
@@ -428,6 +429,13 @@ class _Parser:
             ),
             max_workers=self.number(
                 aws.get("max_workers", defaults.max_workers), "aws.max_workers", int, 1, 256
+            ),
+            answer_timeout=self.number(
+                aws.get("answer_timeout", defaults.answer_timeout),
+                "aws.answer_timeout",
+                float,
+                1,
+                1800,
             ),
             default_region=default_region,
         )

@@ -43,7 +43,7 @@ def build_runtime(
     base_session: Callable[[], boto3.Session] = boto3.Session,
 ) -> Runtime:
     factory = SessionFactory(config.aws, base_session=base_session)
-    fanout = FanOut(config.aws.max_workers)
+    fanout = FanOut(config.aws.max_workers, timeout=config.aws.answer_timeout)
     regions = RegionResolver(factory, config.regions)
     inventory = Inventory(factory, fanout, regions)
     store = store or Store()

@@ -66,8 +66,11 @@ class Gathered(Generic[T]):
 class FanOut:
     """A bounded pool shared by every request, sized against AWS request rates."""
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(self, max_workers: int, timeout: float | None = None) -> None:
         self.max_workers = max_workers
+        # Longest wait for one run's tasks; what is still running then becomes a warning,
+        # because botocore's own timeouts times its attempts can add up to minutes.
+        self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aws")
 
     def run(self, tasks: Iterable[Task[T]]) -> Gathered[T]:
@@ -92,8 +95,14 @@ class FanOut:
 
         for task in tasks:
             submit(task)
+        deadline = None if self.timeout is None else started + self.timeout
         while pending:
-            future = finished.get()
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                future = finished.get(timeout=remaining)
+            except queue.Empty:
+                self._give_up(pending, warnings, seen_warnings)
+                break
             task = pending.pop(future)
             try:
                 outcome = future.result()
@@ -121,6 +130,27 @@ class FanOut:
             regions=sorted(regions),
             elapsed=time.monotonic() - started,
         )
+
+    def _give_up(
+        self,
+        pending: dict[Future[Outcome[T]], Task[T]],
+        warnings: list[ScanWarning],
+        seen_warnings: set[str],
+    ) -> None:
+        """Turn the tasks still pending at the deadline into warnings; their threads finish alone."""
+        for future, task in pending.items():
+            future.cancel()
+            where = f"account {task.account.label}"
+            if task.region:
+                where += f", region {task.region}"
+            message = (
+                f"Timed out after {self.timeout:g} s waiting for {task.action} in {where}; "
+                "the rest of the reply is complete"
+            )
+            logger.warning("%s", message)
+            if message not in seen_warnings:
+                seen_warnings.add(message)
+                warnings.append(ScanWarning(task.account.name, task.region, message))
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

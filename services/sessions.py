@@ -41,6 +41,7 @@ class AwsSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     max_workers: int = 16
+    answer_timeout: float = 60.0
     max_clients: int = 512
     max_sessions: int = 64
     assume_role_seconds: int = MAX_ASSUME_ROLE_SECONDS

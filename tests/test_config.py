@@ -407,3 +407,15 @@ def test_parse_config_days_scheduler_accepts(days: str, expected: str, weekdays:
         fired.add(WEEKDAYS[fire.weekday()])
         now = fire + timedelta(minutes=1)
     assert fired == weekdays
+
+
+def test_parse_config_answer_timeout() -> None:
+    data = {
+        "aws": {"answer_timeout": 45},
+        "accounts": {"a": {}},
+        "channels": {"C0AAAA0001": {"accounts": ["a"]}},
+    }
+    assert parse_config(data).aws.answer_timeout == 45.0
+    data["aws"] = {"answer_timeout": 0}
+    with pytest.raises(ConfigError, match=r"aws\.answer_timeout: 0 is out of range"):
+        parse_config(data)
