@@ -10,9 +10,6 @@ import io
 from datetime import date
 from decimal import Decimal
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from services.costs import ZERO, CostReport
 
 WIDTH_INCHES = 10.0
@@ -45,6 +42,10 @@ def daily_series(report: CostReport, top: int) -> list[tuple[str, list[float]]]:
 def daily_cost_chart(report: CostReport, top: int) -> bytes:
     """Render the report's daily cost as a stacked bar chart; return PNG bytes."""
     days = report.period.dates()
+    # matplotlib is imported here because it adds about 50 MB to every process that loads it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
