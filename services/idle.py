@@ -176,8 +176,8 @@ class IdleScanner:
             metric_requests=results.requests,
         )
         logger.info(
-            "Idle scan of %d accounts: %d resources, %d findings, %d warnings, "
-            "%d CloudWatch metric requests in %.1f s",
+            "Idle scan done: accounts=%d resources=%d findings=%d warnings=%d "
+            "cloudwatch_requests=%d elapsed=%.1fs",
             len(listed.accounts),
             len(resources),
             len(report.findings),
