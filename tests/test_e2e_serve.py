@@ -7,8 +7,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,6 +19,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.conftest import FAKE_AWS_ENV, account_session, reset_moto
+from tests.fakes.bot_process import BotProcess
 from tests.fakes.slack_api import FakeSlackApi, slack_signature_headers
 from tests.fakes.socket_mode import FakeSocketMode
 
@@ -51,63 +50,6 @@ def _run_instances(
             }
         ]
     return {instance["InstanceId"] for instance in ec2.run_instances(**params)["Instances"]}
-
-
-class BotProcess:
-    """The bot started as `python -m bot serve --http --port 0`, with its stderr collected."""
-
-    HTTP_READY = r"Serving Slack requests at http://127\.0\.0\.1:(\d+)/slack/events"
-    SOCKET_READY = r"Connected to Slack in Socket Mode; /healthz and /metrics on port (\d+)"
-
-    def __init__(
-        self,
-        env: dict[str, str],
-        config: Path,
-        socket_mode: bool = False,
-        extra_args: tuple[str, ...] = (),
-    ) -> None:
-        self.lines: list[str] = []
-        self.ready = self.SOCKET_READY if socket_mode else self.HTTP_READY
-        mode = [] if socket_mode else ["--http"]
-        command = [sys.executable, "-m", "bot", "serve", *mode, "--port", "0", *extra_args]
-        self.process = subprocess.Popen(
-            [*command, "--config", str(config)],
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.port = self._wait_for_port()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    def _wait_for_port(self, timeout: float = 60.0) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                match = re.search(self.ready, line)
-                if match:
-                    return int(match.group(1))
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError("bot did not start:\n" + "".join(self.lines))
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,29 @@ from tests.fakes.slack_api import slack_signature_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 _SERVING = re.compile(r"Serving Slack requests at http://127\.0\.0\.1:(\d+)/slack/events")
+_CONNECTED = re.compile(r"Connected to Slack in Socket Mode; /healthz and /metrics on port (\d+)")
 
 
 class BotProcess:
-    """The bot serving HTTP on a free port of 127.0.0.1, with its stderr collected in `lines`."""
+    """The bot on a free port of 127.0.0.1, with its stderr collected in `lines`.
 
-    def __init__(self, env: dict[str, str], config: Path, start_timeout: float = 60.0) -> None:
+    In Socket Mode the port serves only /healthz and /metrics.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        config: Path,
+        start_timeout: float = 60.0,
+        socket_mode: bool = False,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.lines: list[str] = []
+        self._ready = _CONNECTED if socket_mode else _SERVING
+        mode = [] if socket_mode else ["--http"]
+        command = [sys.executable, "-m", "bot", "serve", *mode, "--port", "0", *extra_args]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--http", "--port", "0", "--config", str(config)],
+            [*command, "--config", str(config)],
             env=env,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -44,7 +58,7 @@ class BotProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
-                match = _SERVING.search(line)
+                match = self._ready.search(line)
                 if match:
                     return int(match.group(1))
             if self.process.poll() is not None:
