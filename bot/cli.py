@@ -366,7 +366,7 @@ def serve(
 def exit_after(seconds: float) -> None:
     """End the process after `seconds`, even while threads wait on a hung AWS endpoint.
 
-    Python joins pool threads at exit, and a read that hangs holds one for up to the
+    Python joins pool threads at exit, and a read that hangs keeps one busy for up to the
     botocore timeouts times the attempts, which is longer than a container's stop timeout.
     """
 

@@ -1,4 +1,4 @@
-"""What a handler knows about the channel a request came from."""
+"""Context of the channel a request came from."""
 
 from __future__ import annotations
 

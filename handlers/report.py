@@ -1,4 +1,4 @@
-"""Parts every answer shares: the scan footer and the warnings under the answer."""
+"""Parts every reply shares: the scan footer and the warnings under the reply."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""AWS accounts as the rest of the code sees them."""
+"""AWS accounts as the rest of the code uses them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A small thread-safe cache with a time to live, for answers that change rarely."""
+"""A small thread-safe cache with a time to live, for results that change rarely."""
 
 from __future__ import annotations
 

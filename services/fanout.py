@@ -68,8 +68,8 @@ class FanOut:
 
     def __init__(self, max_workers: int, timeout: float | None = None) -> None:
         self.max_workers = max_workers
-        # Longest wait for one run's tasks; what is still running then becomes a warning,
-        # because botocore's own timeouts times its attempts can add up to minutes.
+        # Maximum wait for one run's tasks. What is still running then becomes a warning,
+        # because botocore's timeouts multiplied by its attempts can add up to minutes.
         self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="aws")
 

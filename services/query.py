@@ -25,7 +25,7 @@ class Detail:
 
 @dataclass(frozen=True)
 class ResourceType:
-    """What one service lists: the operation, where the items sit, and how to read one."""
+    """Declaration of what one service lists: the operation, the items' path, and the parser."""
 
     kind: str
     title: str

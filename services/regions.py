@@ -1,4 +1,4 @@
-"""Which regions to scan for an account: a fixed list, or every region it has enabled."""
+"""Regions to scan for an account: a fixed list, or every region it has enabled."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ NOT_OPTED_IN = "not-opted-in"
 
 
 class RegionResolver:
-    """Resolves regions per account; `enabled` asks describe_regions and caches the answer."""
+    """Resolves regions per account; `enabled` calls describe_regions and caches the result."""
 
     def __init__(
         self,

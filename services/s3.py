@@ -20,7 +20,7 @@ NO_TAGS_CODES = frozenset({"NoSuchTagSet", "NoSuchTagSetError"})
 
 
 def normalise_location(constraint: str | None) -> str:
-    """Map GetBucketLocation's answer to a region: None is us-east-1, legacy 'EU' is eu-west-1."""
+    """Map GetBucketLocation's response to a region: None is us-east-1, legacy 'EU' is eu-west-1."""
     if not constraint:
         return "us-east-1"
     if constraint == "EU":

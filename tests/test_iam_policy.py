@@ -1,4 +1,4 @@
-"""docs/iam-policy.json holds exactly the actions the bot uses and `check` tries."""
+"""docs/iam-policy.json contains exactly the actions the bot uses and `check` tries."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A local stand-in for the Slack Web API that records what it receives.
 
 It answers the methods the bot calls (auth.test, chat.postMessage, files.*,
-conversations.join) and response URLs, and can be told to fail a method with a
+conversations.join) and response URLs, and can be set to fail a method with a
 Slack error or an HTTP 429 with Retry-After.
 """
 
@@ -64,7 +64,7 @@ class FakeSlackApi:
         return f"http://127.0.0.1:{self.port}/response/{name}"
 
     def fail(self, method: str, *failures: Failure) -> None:
-        """Answer the next calls of `method` with these failures, in order."""
+        """Fail the next calls of `method` with these failures, in order."""
         with self._lock:
             self._failures.setdefault(method, []).extend(failures)
 
