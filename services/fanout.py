@@ -7,6 +7,7 @@ and the pool bound holds for every request in flight.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import time
@@ -80,21 +81,24 @@ class FanOut:
         seen_warnings: set[str] = set()
         accounts: dict[str, None] = {}
         regions: dict[str, None] = {}
-        pending: dict[Future[Outcome[T]], Task[T]] = {}
+        # Each task runs in its own copy of a context: the caller's for the first tasks, and
+        # the parent task's for follow-ups. So a context variable that a task sets, such as
+        # the role session its AWS calls sign as, reaches the tasks it spawns.
+        pending: dict[Future[Outcome[T]], tuple[Task[T], contextvars.Context]] = {}
         # Finished futures arrive here in completion order. Unlike wait(), which registers
         # a waiter on every pending future at each call, this costs O(1) per task.
         finished: queue.SimpleQueue[Future[Outcome[T]]] = queue.SimpleQueue()
 
-        def submit(task: Task[T]) -> None:
+        def submit(task: Task[T], context: contextvars.Context) -> None:
             accounts.setdefault(task.account.name)
             if task.region:
                 regions.setdefault(task.region)
-            future = self._executor.submit(task.run)
-            pending[future] = task
+            future = self._executor.submit(context.run, task.run)
+            pending[future] = (task, context)
             future.add_done_callback(finished.put)
 
         for task in tasks:
-            submit(task)
+            submit(task, contextvars.copy_context())
         deadline = None if self.timeout is None else started + self.timeout
         while pending:
             try:
@@ -103,7 +107,7 @@ class FanOut:
             except queue.Empty:
                 self._give_up(pending, warnings, seen_warnings)
                 break
-            task = pending.pop(future)
+            task, context = pending.pop(future)
             try:
                 outcome = future.result()
             except Exception as exc:  # every failure becomes a warning line
@@ -122,7 +126,7 @@ class FanOut:
                 continue
             items.extend(outcome.items)
             for followup in outcome.followups:
-                submit(followup)
+                submit(followup, context.copy())
         return Gathered(
             items=items,
             warnings=warnings,
@@ -133,12 +137,12 @@ class FanOut:
 
     def _give_up(
         self,
-        pending: dict[Future[Outcome[T]], Task[T]],
+        pending: dict[Future[Outcome[T]], tuple[Task[T], contextvars.Context]],
         warnings: list[ScanWarning],
         seen_warnings: set[str],
     ) -> None:
         """Turn the tasks still pending at the deadline into warnings; their threads finish alone."""
-        for future, task in pending.items():
+        for future, (task, _) in pending.items():
             future.cancel()
             where = f"account {task.account.label}"
             if task.region:

@@ -1,14 +1,19 @@
 """One boto3 session per account, assumed through STS, and a bounded cache of clients.
 
-Clients are created lazily and reused per (account, role session, service, region),
-so a fan-out across hundreds of targets creates each client once.
+Clients are created lazily and reused per (account, service, region), so a fan-out
+across hundreds of targets creates each client once, and a new Slack user reuses them.
+Each user still gets an STS role session of their own: a shared client signs each call
+with the credentials of the role session named in the calling context, which
+`SessionFactory.client` sets and `FanOut` carries into its tasks.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +24,11 @@ import botocore.loaders
 import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.credentials import DeferredRefreshableCredentials
+from botocore.credentials import (
+    Credentials,
+    DeferredRefreshableCredentials,
+    ReadOnlyCredentials,
+)
 from botocore.exceptions import BotoCoreError, ClientError, DataNotFoundError
 
 from services.accounts import Account
@@ -30,6 +39,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_SESSION_NAME = "aws-monitor"
 MAX_ASSUME_ROLE_SECONDS = 3600
 _INVALID_SESSION_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
+
+# The role session that AWS calls made in this context sign as. Each fan-out task runs in
+# a copy of the context that submitted it, so concurrent requests of different users
+# sign their calls through the same client with their own credentials.
+_role_session: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "aws_monitor_role_session", default=DEFAULT_SESSION_NAME
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,97 @@ def role_session_name(user_id: str | None) -> str:
         return DEFAULT_SESSION_NAME
     cleaned = _INVALID_SESSION_CHARS.sub("-", f"{DEFAULT_SESSION_NAME}-{user_id}")
     return cleaned[:64]
+
+
+def use_role_session(user_id: str | None) -> None:
+    """Make the AWS calls of the current context sign as `user_id`'s role session."""
+    _role_session.set(role_session_name(user_id))
+
+
+class RoleSessionCredentials(Credentials):
+    """The credentials of one role, with an STS role session per name, picked per call.
+
+    botocore's request signer calls `get_frozen_credentials` each time it signs, so a
+    client built with these signs every call as the role session of the calling context. Each role session is assumed on first use and refreshed before it expires;
+    the `max_sessions` most recently used are kept.
+
+    A failed AssumeRole is remembered for `retry_after` seconds: the dozens of tasks of
+    one answer then fail at once, instead of each sending its own AssumeRole.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[str], dict[str, str]],
+        max_sessions: int,
+        retry_after: float = 30.0,
+    ) -> None:
+        # Credentials.__init__ would assign the key attributes, which are properties here.
+        self.method = "sts-assume-role"
+        self._fetch = fetch
+        self._max_sessions = max_sessions
+        self._retry_after = retry_after
+        self._lock = threading.Lock()
+        self._sessions: OrderedDict[str, DeferredRefreshableCredentials] = OrderedDict()
+        self._failures: dict[str, tuple[float, str]] = {}
+
+    def _assume(self, name: str) -> dict[str, str]:
+        now = time.monotonic()
+        with self._lock:
+            failed = self._failures.get(name)
+        if failed is not None and now - failed[0] < self._retry_after:
+            raise AccountAccessError(failed[1])
+        try:
+            credentials = self._fetch(name)
+        except AccountAccessError as exc:
+            with self._lock:
+                expired = [n for n, (at, _) in self._failures.items() if now - at >= self._retry_after]
+                for stale in expired:
+                    del self._failures[stale]
+                self._failures[name] = (now, str(exc))
+            raise
+        with self._lock:
+            self._failures.pop(name, None)
+        return credentials
+
+    def current(self) -> DeferredRefreshableCredentials:
+        name = _role_session.get()
+        with self._lock:
+            credentials = self._sessions.get(name)
+            if credentials is None:
+                assume = self._assume
+                credentials = DeferredRefreshableCredentials(
+                    refresh_using=lambda: assume(name), method=self.method
+                )
+                self._sessions[name] = credentials
+                while len(self._sessions) > self._max_sessions:
+                    self._sessions.popitem(last=False)
+            else:
+                self._sessions.move_to_end(name)
+            return credentials
+
+    @property
+    def role_sessions(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        return self.current().get_frozen_credentials()
+
+    @property
+    def access_key(self) -> str:  # type: ignore[override]
+        return self.get_frozen_credentials().access_key
+
+    @property
+    def secret_key(self) -> str:  # type: ignore[override]
+        return self.get_frozen_credentials().secret_key
+
+    @property
+    def token(self) -> str:  # type: ignore[override]
+        return self.get_frozen_credentials().token
+
+    @property
+    def account_id(self) -> str | None:  # type: ignore[override]
+        return self.get_frozen_credentials().account_id
 
 
 class RequestCounter:
@@ -122,16 +229,15 @@ class SessionFactory:
         self._make_base = base_session
         self._base: boto3.Session | None = None
         self._lock = threading.Lock()
-        self._sessions: OrderedDict[tuple[str, str], tuple[boto3.Session, threading.Lock]] = (
-            OrderedDict()
-        )
-        self._clients: OrderedDict[tuple[str, str, str, str], BaseClient] = OrderedDict()
+        self._sessions: dict[str, tuple[boto3.Session, threading.Lock]] = {}
+        self._role_credentials: dict[str, RoleSessionCredentials] = {}
+        self._clients: OrderedDict[tuple[str, str, str], BaseClient] = OrderedDict()
         # One lock per client being created, so two tasks that need the same client create it once.
-        self._creating: dict[tuple[str, str, str, str], threading.Lock] = {}
+        self._creating: dict[tuple[str, str, str], threading.Lock] = {}
         self._base_client_lock = threading.Lock()
         # Creating a client is 5 to 25 ms of CPU under the GIL (EC2 the most). One creator
         # at a time for every assumed-role session, against one per session, cut the CPU
-        # time of 144 clients for a user's first inventory from 2.8 s to 2.3 s on 2 cores.
+        # time of 144 clients for a first inventory from 2.8 s to 2.3 s on 2 cores.
         self._assumed_client_lock = threading.Lock()
         # Shared by every assumed-role session, so each service model and endpoint
         # ruleset is read and parsed from botocore's JSON files once, not once per account.
@@ -147,9 +253,13 @@ class SessionFactory:
     def client(
         self, account: Account, service: str, region: str, *, user_id: str | None = None
     ) -> Any:
-        """Return a cached client for the account, or create one (assuming its role lazily)."""
-        session_name = role_session_name(user_id) if account.role_arn else ""
-        key = (account.name, session_name, service, region)
+        """Return the account's client for the service and region, created on first use.
+
+        The calls made with it in the current context, and in the fan-out tasks submitted
+        from it, sign as `user_id`'s role session (assumed on its first call).
+        """
+        use_role_session(user_id)
+        key = (account.name, service, region)
         with self._lock:
             cached = self._clients.get(key)
             if cached is not None:
@@ -162,7 +272,7 @@ class SessionFactory:
                 if cached is not None:
                     return cached
             try:
-                client = self._create_client(account, session_name, service, region)
+                client = self._create_client(account, service, region)
             finally:
                 with self._lock:
                     self._creating.pop(key, None)
@@ -172,8 +282,8 @@ class SessionFactory:
                     self._clients.popitem(last=False)
         return client
 
-    def _create_client(self, account: Account, session_name: str, service: str, region: str) -> Any:
-        session, session_lock = self._session(account, session_name)
+    def _create_client(self, account: Account, service: str, region: str) -> Any:
+        session, session_lock = self._session(account)
         # botocore sessions are not safe for concurrent client creation.
         with session_lock:
             client = session.client(service, region_name=region, config=self.config)
@@ -184,6 +294,13 @@ class SessionFactory:
     def cached_clients(self) -> int:
         with self._lock:
             return len(self._clients)
+
+    @property
+    def role_sessions(self) -> int:
+        """The role sessions held across accounts: one per account and Slack user."""
+        with self._lock:
+            credentials = list(self._role_credentials.values())
+        return sum(role.role_sessions for role in credentials)
 
     def preload(self, services: Iterable[str]) -> None:
         """Create the base session and the STS client, and parse the models of `services`.
@@ -203,41 +320,39 @@ class SessionFactory:
                 except DataNotFoundError:
                     logger.debug("botocore has no %s model for %s", type_name, service)
 
-    def _session(self, account: Account, session_name: str) -> tuple[boto3.Session, threading.Lock]:
-        key = (account.name, session_name)
+    def _session(self, account: Account) -> tuple[boto3.Session, threading.Lock]:
         with self._lock:
-            entry = self._sessions.get(key)
+            entry = self._sessions.get(account.name)
             if entry is not None:
-                self._sessions.move_to_end(key)
                 return entry
         base = self.base_session()
         if account.role_arn is None:
-            entry = (base, self._base_lock())
-        else:
-            entry = (self._assumed_session(account, session_name, base), self._assumed_client_lock)
+            with self._lock:
+                return self._sessions.setdefault(account.name, (base, self._base_lock()))
+        session, role_credentials = self._assumed_session(account, base)
         with self._lock:
-            existing = self._sessions.setdefault(key, entry)
-            while len(self._sessions) > self.settings.max_sessions:
-                self._sessions.popitem(last=False)
-            return existing
+            if account.name not in self._sessions:
+                self._sessions[account.name] = (session, self._assumed_client_lock)
+                self._role_credentials[account.name] = role_credentials
+            return self._sessions[account.name]
 
     def _base_lock(self) -> threading.Lock:
         return self._base_client_lock
 
     def _assumed_session(
-        self, account: Account, session_name: str, base: boto3.Session
-    ) -> boto3.Session:
-        """Build a session whose credentials come from sts:AssumeRole and refresh before expiry.
+        self, account: Account, base: boto3.Session
+    ) -> tuple[boto3.Session, RoleSessionCredentials]:
+        """Build a session whose credentials come from sts:AssumeRole, one role session per user.
 
-        The role is assumed on first use, inside the fan-out, so an account whose role
-        cannot be assumed becomes a warning for that account only.
+        Each role session is assumed on its first call, inside the fan-out, so an account
+        whose role cannot be assumed becomes a warning for that account only.
         """
         assert account.role_arn is not None
         role_arn = account.role_arn
         sts = self._sts_client(base)
         duration = min(self.settings.assume_role_seconds, MAX_ASSUME_ROLE_SECONDS)
 
-        def fetch() -> dict[str, str]:
+        def fetch(session_name: str) -> dict[str, str]:
             params: dict[str, Any] = {
                 "RoleArn": role_arn,
                 "RoleSessionName": session_name,
@@ -262,17 +377,16 @@ class SessionFactory:
                 "expiry_time": credentials["Expiration"].isoformat(),
             }
 
+        role_credentials = RoleSessionCredentials(fetch, self.settings.max_sessions)
         botocore_session = botocore.session.get_session()
         botocore_session.register_component("data_loader", self._loader)
-        botocore_session._credentials = DeferredRefreshableCredentials(
-            refresh_using=fetch, method="sts-assume-role"
-        )
+        botocore_session._credentials = role_credentials
         with self._assumed_client_lock:
             session = boto3.Session(botocore_session=botocore_session)
             # boto3.Session appends its data folder to the loader's search paths each time,
             # and the loader is shared, so one copy of each path is kept.
             self._loader.search_paths[:] = list(dict.fromkeys(self._loader.search_paths))
-        return session
+        return session, role_credentials
 
     def _sts_client(self, base: boto3.Session) -> Any:
         """Return the one STS client, from the base session, that assumes every role."""

@@ -14,10 +14,10 @@ from botocore.stub import Stubber
 
 from services.accounts import Account
 from services.fanout import FanOut
-from services.inventory import Inventory
+from services.inventory import RESOURCE_TYPES, Inventory
 from services.models import Query
 from services.query import fetch_pages
-from services.regions import RegionResolver
+from services.regions import ENABLED, RegionResolver
 from services.s3 import normalise_location
 from services.sessions import AwsSettings, SessionFactory, role_session_name
 from tests.conftest import account_session
@@ -268,6 +268,8 @@ def test_collect_unassumable_account_becomes_warning(aws: None) -> None:
         "sts:AssumeRole for the bot's identity in the role's trust policy "
         "(account broken (999999999999))"
     ]
+    # The ec2 and ebs tasks share the failed AssumeRole instead of sending one each.
+    assert [params["RoleArn"] for params in seen].count(broken.role_arn) == 1
 
 
 def test_assume_role_parameters(aws: None) -> None:
@@ -335,3 +337,37 @@ def test_regions_enabled_skips_not_opted_in(aws: None) -> None:
         assert resolver.resolve(PROD) == ("ap-east-1", "us-east-1")
         assert resolver.resolve(PROD) == ("ap-east-1", "us-east-1")
     stubber.assert_no_pending_responses()
+
+
+def test_warm_creates_inventory_clients(aws: None) -> None:
+    account_session("111111111111").client("s3", region_name="eu-west-1").create_bucket(
+        Bucket="warm-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    factory = SessionFactory(AwsSettings(max_workers=4))
+    fanout = FanOut(4)
+    inventory = Inventory(factory, fanout, RegionResolver(factory, REGIONS))
+
+    created = inventory.warm([PROD], limit=512)
+    assert factory.counter.total_attempts == 0
+    # ec2, rds, s3, lambda, eks and emr in each of the 2 regions. S3's global region is one of them.
+    assert created == factory.cached_clients == 12
+
+    gathered = inventory.collect([PROD], list(RESOURCE_TYPES), Query(), "U0WARM")
+    fanout.shutdown()
+    assert gathered.warnings == []
+    assert [r.id for r in gathered.items if r.kind == "s3"] == ["warm-eu"]
+    assert factory.cached_clients == created
+
+
+def test_warm_limit_and_enabled_regions(aws: None) -> None:
+    factory = SessionFactory(AwsSettings())
+    fanout = FanOut(2)
+    assert Inventory(factory, fanout, RegionResolver(factory, REGIONS)).warm([PROD], 5) == 5
+    assert factory.cached_clients == 5
+
+    factory = SessionFactory(AwsSettings())
+    enabled = Inventory(factory, fanout, RegionResolver(factory, ENABLED))
+    # Only the client that looks the regions up, because listing them needs an AWS call.
+    assert enabled.warm([PROD, STAGING], 512) == 2
+    assert factory.counter.total_attempts == 0
+    fanout.shutdown()
