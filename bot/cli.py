@@ -318,7 +318,7 @@ def serve(
             "(or set SLACK_APP_TOKEN for Socket Mode)."
         )
     runtime = build_runtime(config)
-    runtime.factory.preload(PRELOADED_SERVICES)
+    runtime.warm(PRELOADED_SERVICES)
     client = make_client(token, os.environ.get("SLACK_API_BASE_URL"))
     try:
         app, metrics, answerer = build_app(runtime, client, signing_secret, socket_mode=socket_mode)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import boto3
@@ -21,6 +23,8 @@ from services.regions import RegionResolver
 from services.resource_metrics import ResourceMetricsService
 from services.sessions import SessionFactory
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class Runtime:
@@ -31,6 +35,23 @@ class Runtime:
     fanout: FanOut
     store: Store
     backends: Backends
+
+    def warm(self, services: Iterable[str]) -> None:
+        """Parse the botocore models of `services` and create the inventory's clients.
+
+        `serve` calls this before it listens, so neither the first acks nor the first
+        answer wait for work that holds the GIL for about a second on a large estate.
+        """
+        started = time.perf_counter()
+        self.factory.preload(services)
+        created = self.backends.inventory.warm(
+            self.config.accounts.values(), self.config.aws.max_clients
+        )
+        logger.info(
+            "Parsed the AWS models and created %d clients in %.1f s",
+            created,
+            time.perf_counter() - started,
+        )
 
     def close(self) -> None:
         self.fanout.shutdown()
