@@ -86,6 +86,8 @@ def use_role_session(user_id: str | None) -> None:
     _role_session.set(role_session_name(user_id))
 
 
+# NOTE: botocore caches S3 Express (directory bucket) session credentials per client and
+# bucket, so users sharing a client would share them. The bot calls no directory bucket.
 class RoleSessionCredentials(Credentials):
     """The credentials of one role, with an STS role session per name, picked per call.
 
@@ -93,8 +95,8 @@ class RoleSessionCredentials(Credentials):
     client built with these signs every call as the role session of the calling context. Each role session is assumed on first use and refreshed before it expires;
     the `max_sessions` most recently used are kept.
 
-    A failed AssumeRole is remembered for `retry_after` seconds: the dozens of tasks of
-    one answer then fail at once, instead of each sending its own AssumeRole.
+    A failed AssumeRole is remembered for `retry_after` seconds, so the dozens of tasks
+    of one reply fail at once instead of each sending its own AssumeRole.
     """
 
     def __init__(
@@ -110,22 +112,26 @@ class RoleSessionCredentials(Credentials):
         self._retry_after = retry_after
         self._lock = threading.Lock()
         self._sessions: OrderedDict[str, DeferredRefreshableCredentials] = OrderedDict()
-        self._failures: dict[str, tuple[float, str]] = {}
+        self._failures: dict[str, tuple[float, str, BaseException | None]] = {}
 
     def _assume(self, name: str) -> dict[str, str]:
-        now = time.monotonic()
         with self._lock:
             failed = self._failures.get(name)
-        if failed is not None and now - failed[0] < self._retry_after:
-            raise AccountAccessError(failed[1])
+        if failed is not None and time.monotonic() - failed[0] < self._retry_after:
+            # A new exception for each task, with the original cause for error classification.
+            raise AccountAccessError(failed[1]) from failed[2]
         try:
             credentials = self._fetch(name)
         except AccountAccessError as exc:
+            # The clock is read after the failure: a timed-out AssumeRole can take minutes.
+            failed_at = time.monotonic()
             with self._lock:
-                expired = [n for n, (at, _) in self._failures.items() if now - at >= self._retry_after]
+                expired = [
+                    n for n, (at, _, _) in self._failures.items() if failed_at - at >= self._retry_after
+                ]
                 for stale in expired:
                     del self._failures[stale]
-                self._failures[name] = (now, str(exc))
+                self._failures[name] = (failed_at, str(exc), exc.__cause__)
             raise
         with self._lock:
             self._failures.pop(name, None)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import types
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
 
+from services import sessions
 from services.accounts import Account
 from services.errors import AccountAccessError
 from services.fanout import FanOut, Outcome, Task
@@ -145,6 +147,17 @@ def test_role_sessions_bounded_per_account(aws: None) -> None:
     assert assumed == ["aws-monitor-U1", "aws-monitor-U2", "aws-monitor-U3", "aws-monitor-U1"]
 
 
+def sign_as(credentials: RoleSessionCredentials, user: str) -> AccountAccessError:
+    """Sign as `user` in a fresh context and return the AssumeRole failure."""
+    context = contextvars.Context()
+    context.run(use_role_session, user)
+    try:
+        context.run(credentials.get_frozen_credentials)
+    except AccountAccessError as exc:
+        return exc
+    raise AssertionError("the role was assumed")
+
+
 def test_failed_assume_role_remembered() -> None:
     calls: list[str] = []
 
@@ -152,23 +165,39 @@ def test_failed_assume_role_remembered() -> None:
         calls.append(name)
         raise AccountAccessError(f"Could not assume the role as {name}")
 
-    def sign_as(credentials: RoleSessionCredentials, user: str) -> str:
-        context = contextvars.Context()
-        context.run(use_role_session, user)
-        try:
-            context.run(credentials.get_frozen_credentials)
-        except AccountAccessError as exc:
-            return str(exc)
-        raise AssertionError("the role was assumed")
-
     remembered = RoleSessionCredentials(fetch, max_sessions=4, retry_after=60)
-    assert sign_as(remembered, "U1") == "Could not assume the role as aws-monitor-U1"
-    assert sign_as(remembered, "U1") == "Could not assume the role as aws-monitor-U1"
-    assert sign_as(remembered, "U2") == "Could not assume the role as aws-monitor-U2"
+    assert str(sign_as(remembered, "U1")) == "Could not assume the role as aws-monitor-U1"
+    assert str(sign_as(remembered, "U1")) == "Could not assume the role as aws-monitor-U1"
+    assert str(sign_as(remembered, "U2")) == "Could not assume the role as aws-monitor-U2"
     assert calls == ["aws-monitor-U1", "aws-monitor-U2"]
 
     calls.clear()
     retried = RoleSessionCredentials(fetch, max_sessions=4, retry_after=0)
     sign_as(retried, "U1")
     sign_as(retried, "U1")
+    assert calls == ["aws-monitor-U1", "aws-monitor-U1"]
+
+
+def test_slow_assume_role_failure_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(sessions, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    calls: list[str] = []
+    denied = KeyError("AccessDenied")
+
+    def slow_fetch(name: str) -> dict[str, str]:
+        calls.append(name)
+        # Five attempts that each time out after 30 s.
+        clock[0] += 150.0
+        raise AccountAccessError(f"Could not assume the role as {name}") from denied
+
+    credentials = RoleSessionCredentials(slow_fetch, max_sessions=4, retry_after=30)
+    first = sign_as(credentials, "U1")
+    clock[0] += 1.0
+    second = sign_as(credentials, "U1")
+
+    assert calls == ["aws-monitor-U1"]
+    assert str(second) == str(first)
+    assert second.__cause__ is denied
+    clock[0] += 30.0
+    sign_as(credentials, "U1")
     assert calls == ["aws-monitor-U1", "aws-monitor-U1"]
