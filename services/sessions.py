@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError, DataNotFoundError
 
 from services.accounts import Account
 from services.errors import AccountAccessError, error_code
+from services.timestamps import use_fast_timestamps
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +255,8 @@ class SessionFactory:
         with self._lock:
             if self._base is None:
                 self._base = self._make_base()
+                # boto3 exposes its botocore session only as `_session`.
+                use_fast_timestamps(self._base._session)
             return self._base
 
     def client(
@@ -386,6 +389,7 @@ class SessionFactory:
         role_credentials = RoleSessionCredentials(fetch, self.settings.max_sessions)
         botocore_session = botocore.session.get_session()
         botocore_session.register_component("data_loader", self._loader)
+        use_fast_timestamps(botocore_session)
         botocore_session._credentials = role_credentials
         with self._assumed_client_lock:
             session = boto3.Session(botocore_session=botocore_session)
