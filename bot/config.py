@@ -362,6 +362,7 @@ class _Parser:
                 "read_timeout",
                 "max_workers",
                 "answer_timeout",
+                "max_clients",
                 "default_region",
             ),
         )
@@ -436,6 +437,9 @@ class _Parser:
                 float,
                 1,
                 1800,
+            ),
+            max_clients=self.number(
+                aws.get("max_clients", defaults.max_clients), "aws.max_clients", int, 1, 100_000
             ),
             default_region=default_region,
         )

@@ -101,6 +101,14 @@ def test_load_config_rejects_bad_value(
     assert fix in message
 
 
+def test_load_config_example_file() -> None:
+    example = Path(__file__).resolve().parent.parent / "aws-monitor.example.yaml"
+    config = load_config(example)
+
+    assert set(config.accounts) == {"prod", "shared"}
+    assert config.aws.max_clients == 512
+
+
 def test_load_config_missing_file_names_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"file not found.*--config"):
         load_config(tmp_path / "absent.yaml")
@@ -407,6 +415,18 @@ def test_parse_config_days_scheduler_accepts(days: str, expected: str, weekdays:
         fired.add(WEEKDAYS[fire.weekday()])
         now = fire + timedelta(minutes=1)
     assert fired == weekdays
+
+
+def test_parse_config_max_clients() -> None:
+    data = {
+        "aws": {"max_clients": 2000},
+        "accounts": {"a": {}},
+        "channels": {"C0AAAA0001": {"accounts": ["a"]}},
+    }
+    assert parse_config(data).aws.max_clients == 2000
+    data["aws"] = {"max_clients": 0}
+    with pytest.raises(ConfigError, match=r"aws\.max_clients: 0 is out of range"):
+        parse_config(data)
 
 
 def test_parse_config_answer_timeout() -> None:
