@@ -238,9 +238,9 @@ def cost_verb(command: Command, ctx: ChannelContext, backends: Backends) -> Repl
     period_text = resolve_month_name(question.period, today)
     check_month_in_range(period_text, today)
     try:
-        period = resolve_period(period_text, today)
+        period = resolve_period(period_text, today, billing_today=local_today("UTC"))
     except NoCostDataYet as exc:
-        return simple_reply(str(exc), title="AWS cost · this month")
+        return simple_reply(str(exc), title=f"AWS cost · {period_text}")
     except PeriodError as exc:
         raise CommandError(f"{exc} {COST_EXAMPLES}") from None
     services = [name for short in question.services for name in SERVICE_NAMES[short]]

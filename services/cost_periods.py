@@ -76,15 +76,25 @@ def local_today(timezone: str, now: datetime | None = None) -> date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
-def resolve_period(text: str, today: date) -> Period:
+def resolve_period(text: str, today: date, billing_today: date | None = None) -> Period:
     """Turn a period word into billing days; raise PeriodError or NoCostDataYet.
 
     `this month` ends before today, so its figures cover complete days only. On the 1st
     it has no complete day. Cost Explorer rejects a request whose Start equals its End,
     so NoCostDataYet is raised instead.
+
+    `billing_today` is the current UTC date. Where the channel's date is ahead of it,
+    `today` names a billing day that has not begun, and NoCostDataYet is raised.
     """
     name = " ".join(text.lower().split())
     if name == "today":
+        if billing_today is not None and today > billing_today:
+            raise NoCostDataYet(
+                f"It is {today.isoformat()} in this channel's time zone, but Cost Explorer "
+                f"counts costs by UTC day and {today.isoformat()} has not begun in UTC. Ask "
+                f"for `cost yesterday` for {billing_today.isoformat()}, which is still in "
+                "progress."
+            )
         return Period(name, today, today + timedelta(days=1))
     if name == "yesterday":
         return Period(name, today - timedelta(days=1), today)

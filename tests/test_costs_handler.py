@@ -343,6 +343,22 @@ def test_handle_text_cost_on_first_of_month(backends: Backends) -> None:
     assert explorer.total_requests == 0
 
 
+def test_handle_text_cost_today_ahead_of_utc(backends: Backends) -> None:
+    explorer = backends.costs
+    assert explorer is not None
+    tokyo = ChannelContext(
+        channel_id="C0PROD0001", accounts=(PROD,), timezone="Asia/Tokyo", user_id="U1"
+    )
+    # 16:00 UTC is 01:00 the next day in Tokyo.
+    with freeze_time("2026-03-14T16:00:00"):
+        reply = handle_text("cost today", tokyo, backends)
+
+    assert texts(reply)[0] == "AWS cost · today"
+    assert "2026-03-15 has not begun in UTC" in reply.text
+    assert "`cost yesterday` for 2026-03-14" in reply.text
+    assert explorer.total_requests == 0
+
+
 def test_handle_text_cost_unknown_words(backends: Backends) -> None:
     reply = handle_text("cost fortnight by team", CTX, backends)
     assert reply.text.startswith("I did not understand `fortnight team` in a cost question.")

@@ -50,7 +50,6 @@ CASES = [
     ("2027-01-03T10:00:00", "UTC", "7d", "2026-12-27", "2027-01-03"),
     ("2027-01-15T10:00:00", "UTC", "2026-12", "2026-12-01", "2027-01-01"),
     # The channel's time zone picks the date: 23:30 UTC is already tomorrow in Berlin.
-    ("2026-12-31T23:30:00", "Europe/Berlin", "today", "2027-01-01", "2027-01-02"),
     ("2026-12-31T23:30:00", "Europe/Berlin", "last month", "2026-12-01", "2027-01-01"),
     ("2027-01-01T03:00:00", "America/Los_Angeles", "this month", "2026-12-01", "2026-12-31"),
     ("2027-01-01T03:00:00", "America/Los_Angeles", "today", "2026-12-31", "2027-01-01"),
@@ -77,6 +76,21 @@ def test_resolve_period_boundaries(now: str, zone: str, text: str, start: str, e
 def test_resolve_period_this_month_on_first(now: str, zone: str) -> None:
     with freeze_time(now), pytest.raises(NoCostDataYet, match="began today"):
         resolve_period("this month", local_today(zone))
+
+
+def test_resolve_period_today_before_utc_day() -> None:
+    # 23:30 UTC is already 00:30 tomorrow in Berlin, and that UTC day has not begun.
+    with freeze_time("2026-12-31T23:30:00"):
+        today = local_today("Europe/Berlin")
+        billing_today = local_today("UTC")
+    with pytest.raises(NoCostDataYet, match=r"2027-01-01 has not begun in UTC") as raised:
+        resolve_period("today", today, billing_today)
+    assert "`cost yesterday` for 2026-12-31" in str(raised.value)
+
+    period = resolve_period("yesterday", today, billing_today)
+    assert (period.start, period.end) == (D("2026-12-31"), D("2027-01-01"))
+    behind = resolve_period("today", D("2026-12-31"), D("2027-01-01"))
+    assert (behind.start, behind.end) == (D("2026-12-31"), D("2027-01-01"))
 
 
 def test_resolve_period_current_month_on_first() -> None:
