@@ -93,8 +93,9 @@ class RoleSessionCredentials(Credentials):
     """The credentials of one role, with an STS role session per name, picked per call.
 
     botocore's request signer calls `get_frozen_credentials` each time it signs, so a
-    client built with these signs every call as the role session of the calling context. Each role session is assumed on first use and refreshed before it expires;
-    the `max_sessions` most recently used are kept.
+    client built with these signs every call as the role session of the calling context.
+    Each role session is assumed on first use and refreshed before it expires, and the
+    `max_sessions` most recently used are kept.
 
     A failed AssumeRole is remembered for `retry_after` seconds, so the dozens of tasks
     of one reply fail at once instead of each sending its own AssumeRole.
