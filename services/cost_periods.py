@@ -84,7 +84,8 @@ def resolve_period(text: str, today: date, billing_today: date | None = None) ->
     so NoCostDataYet is raised instead.
 
     `billing_today` is the current UTC date. Where the channel's date is ahead of it,
-    `today` names a billing day that has not begun, and NoCostDataYet is raised.
+    `today` names a billing day that has not begun, and NoCostDataYet is raised. `7d` and
+    `30d` then end before the UTC day in progress, so they still cover complete days.
     """
     name = " ".join(text.lower().split())
     if name == "today":
@@ -99,19 +100,20 @@ def resolve_period(text: str, today: date, billing_today: date | None = None) ->
     if name == "yesterday":
         return Period(name, today - timedelta(days=1), today)
     if name == "this month":
-        return _month_to_date(name, today)
+        return _month_to_date(name, today, billing_today)
     if name == "last month":
         this_month = first_of_month(today)
         return Period(name, add_months(this_month, -1), this_month, calendar_month=True)
     if name in ROLLING_DAYS:
-        return Period(name, today - timedelta(days=ROLLING_DAYS[name]), today)
+        end = today if billing_today is None else min(today, billing_today)
+        return Period(name, end - timedelta(days=ROLLING_DAYS[name]), end)
     match = _YEAR_MONTH.match(name)
     if match is None:
         raise PeriodError(
             f"`{text}` is not a cost period. Use one of {', '.join(PERIOD_WORDS)} "
             "or a month such as 2026-03."
         )
-    return _calendar_month(name, int(match[1]), int(match[2]), today)
+    return _calendar_month(name, int(match[1]), int(match[2]), today, billing_today)
 
 
 def previous_period(period: Period) -> Period:
@@ -132,17 +134,21 @@ def previous_period(period: Period) -> Period:
     return Period(f"before {period.name}", period.start - length, period.start)
 
 
-def _month_to_date(name: str, today: date) -> Period:
+def _month_to_date(name: str, today: date, billing_today: date | None = None) -> Period:
     first = first_of_month(today)
     if first == today:
+        # Before the UTC day begins, `cost today` would be rejected too.
+        instead = "cost yesterday" if billing_today is not None and today > billing_today else "cost today"
         raise NoCostDataYet(
             f"This month began today ({today.isoformat()}), so Cost Explorer has no "
-            "complete day of it yet. Ask for `cost today` or `cost last month` instead."
+            f"complete day of it yet. Ask for `{instead}` or `cost last month` instead."
         )
     return Period(name, first, today, month_to_date=True)
 
 
-def _calendar_month(name: str, year: int, month: int, today: date) -> Period:
+def _calendar_month(
+    name: str, year: int, month: int, today: date, billing_today: date | None = None
+) -> Period:
     if not 1 <= month <= 12 or year < 2000:
         raise PeriodError(f"`{name}` is not a month; write it as YYYY-MM, e.g. 2026-03.")
     first = date(year, month, 1)
@@ -152,5 +158,5 @@ def _calendar_month(name: str, year: int, month: int, today: date) -> Period:
             f"{name} has not begun yet (today is {today.isoformat()} in this channel's time zone)."
         )
     if first == this_month:
-        return _month_to_date(name, today)
+        return _month_to_date(name, today, billing_today)
     return Period(name, first, add_months(first, 1), calendar_month=True)

@@ -93,6 +93,21 @@ def test_resolve_period_today_before_utc_day() -> None:
     assert (behind.start, behind.end) == (D("2026-12-31"), D("2027-01-01"))
 
 
+@pytest.mark.parametrize("text", ["this month", "2027-01"])
+def test_resolve_period_first_before_utc_day(text: str) -> None:
+    # On the 1st in Tokyo, before the UTC day begins, `cost today` is no way out either.
+    with pytest.raises(NoCostDataYet, match="began today") as raised:
+        resolve_period(text, D("2027-01-01"), D("2026-12-31"))
+    assert "`cost yesterday` or `cost last month`" in str(raised.value)
+
+
+@pytest.mark.parametrize(("text", "start"), [("7d", "2026-03-07"), ("30d", "2026-02-12")])
+def test_resolve_period_rolling_ends_at_utc_day(text: str, start: str) -> None:
+    # 01:00 on 15 March in Tokyo is 16:00 on 14 March UTC, a billing day in progress.
+    period = resolve_period(text, D("2026-03-15"), D("2026-03-14"))
+    assert (period.start, period.end) == (D(start), D("2026-03-14"))
+
+
 def test_resolve_period_current_month_on_first() -> None:
     with pytest.raises(NoCostDataYet, match=r"no\s+complete day"):
         resolve_period("2026-04", D("2026-04-01"))
