@@ -10,6 +10,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from slack_bolt import Ack, App, BoltResponse, Respond, Say
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot.digests import snooze_listener
@@ -56,6 +57,17 @@ class TruncateLongMessages(logging.Filter):
         return True
 
 
+class SkipTokenUnusedWarning(logging.Filter):
+    """Drop Bolt's warning that its token is unused because a client was given.
+
+    slack_bolt 1.30 reads SLACK_BOT_TOKEN from the environment even when App gets a
+    client, and then warns at every start, although the client was built from that token.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != warning_client_prioritized_and_token_skipped()
+
+
 def bolt_logger() -> logging.Logger:
     """Return the `slack_bolt` logger with TruncateLongMessages installed.
 
@@ -72,6 +84,8 @@ def bolt_logger() -> logging.Logger:
     for target in loggers:
         if not any(isinstance(f, TruncateLongMessages) for f in target.filters):
             target.addFilter(TruncateLongMessages())
+    if not any(isinstance(f, SkipTokenUnusedWarning) for f in base.filters):
+        base.addFilter(SkipTokenUnusedWarning())
     return base
 
 

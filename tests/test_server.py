@@ -267,6 +267,22 @@ def test_bolt_unsigned_body_log_truncated(served: Served, caplog: pytest.LogCapt
     assert len(caplog.text) < 20_000
 
 
+def test_build_app_no_token_warning(
+    runtime: Runtime,
+    slack_api: FakeSlackApi,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # `serve` builds its client from SLACK_BOT_TOKEN, which Bolt also reads on its own.
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-server-test")
+    client = make_client("xoxb-server-test", slack_api.base_url)
+    with caplog.at_level(logging.WARNING):
+        _, _, answerer = build_app(runtime, client, SIGNING_SECRET)
+    answerer.pool.shutdown(wait=False)
+
+    assert not [r for r in caplog.records if "will be unused" in r.getMessage()]
+
+
 def test_truncate_long_messages_filter() -> None:
     record = logging.LogRecord(
         "slack_bolt.X", logging.INFO, __file__, 1, "body: %s", ("b" * 5000,), None
