@@ -147,7 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 20)",
     )
 
-    ask = with_config(commands.add_parser("ask", help="answer one command as if typed in a channel"))
+    ask = with_config(
+        commands.add_parser(
+            "ask",
+            help="answer one command as if typed in a channel",
+            description="Print the reply to one command as if typed in a channel. Exits 1 "
+            "when the channel is not in the config and 2 when the command is not understood "
+            "(the reply is then the help).",
+        )
+    )
     ask.add_argument(
         "--channel", type=channel_id, required=True, metavar="ID", help="Slack channel id, e.g. C0PROD0001"
     )
@@ -233,7 +241,9 @@ def ask(
             print(json.dumps(reply.payload(), indent=2, ensure_ascii=False))
         else:
             print(render_reply(reply))
-        return 0 if ctx is not None else 1
+        if ctx is None:
+            return 1
+        return EXIT_USAGE if reply.rejected else 0
     finally:
         runtime.close()
 

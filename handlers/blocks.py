@@ -70,11 +70,15 @@ class FileAttachment:
 
 @dataclass
 class Reply:
-    """A finished reply: Block Kit blocks, the notification fallback and any files."""
+    """A finished reply: Block Kit blocks, the notification fallback and any files.
+
+    `rejected` marks the help shown for a command that could not be understood.
+    """
 
     text: str
     blocks: list[Block]
     files: list[FileAttachment] = field(default_factory=list)
+    rejected: bool = False
 
     def payload(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks}

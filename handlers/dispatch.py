@@ -67,7 +67,7 @@ def help_reply(problem: str | None = None) -> Reply:
         blocks.append(section(f":grey_question: {escape(problem)}"))
     blocks.extend(line_sections(HELP_TEXT.splitlines()))
     text = f"{escape(problem)} Try /aws help." if problem else "aws-monitor help"
-    return Reply(text=truncate(text, MAX_FALLBACK_TEXT), blocks=blocks)
+    return Reply(text=truncate(text, MAX_FALLBACK_TEXT), blocks=blocks, rejected=bool(problem))
 
 
 def unmapped_channel_reply(

@@ -102,15 +102,22 @@ def test_ask_unmapped_channel_exits_1(
     assert "not mapped" in capsys.readouterr().out
 
 
-def test_ask_bad_command_prints_help(
-    aws: None, config_file: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("ec2 color=red", "Unknown filter color=red"), ("all", "Unknown command all")],
+)
+def test_ask_bad_command_prints_help_exits_2(
+    aws: None, config_file: Path, capsys: pytest.CaptureFixture[str], text: str, problem: str
 ) -> None:
-    assert (
-        main(["ask", "--config", str(config_file), "--channel", "C0PROD0001", "ec2 color=red"]) == 0
-    )
+    assert main(["ask", "--config", str(config_file), "--channel", "C0PROD0001", text]) == 2
     out = capsys.readouterr().out
-    assert "Unknown filter color=red" in out
+    assert problem in out
     assert "/aws ec2 prod" in out
+
+
+def test_ask_help_exits_0(aws: None, config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--config", str(config_file), "--channel", "C0PROD0001", "help"]) == 0
+    assert "/aws ec2 prod" in capsys.readouterr().out
 
 
 def test_cli_bad_config_exits_2_with_key(
