@@ -215,7 +215,7 @@ class Bot:
         # What `serve` does before it listens (Runtime.warm); `aws-monitor ask` does neither.
         started = time.perf_counter()
         self.factory.preload(PRELOADED_SERVICES)
-        self.warmed = self.inventory.warm(self.accounts, self.settings.max_clients) if warm else 0
+        self.warmed = self.inventory.warm(self.accounts, self.settings.max_clients)[0] if warm else 0
         self.warm_seconds = time.perf_counter() - started
 
     def collect(self, user_id: str) -> Gathered[Resource]:

@@ -44,14 +44,21 @@ class Runtime:
         """
         started = time.perf_counter()
         self.factory.preload(services)
-        created = self.backends.inventory.warm(
-            self.config.accounts.values(), self.config.aws.max_clients
-        )
+        limit = self.config.aws.max_clients
+        created, needed = self.backends.inventory.warm(self.config.accounts.values(), limit)
         logger.info(
             "Parsed the AWS models and created %d clients in %.1f s",
             created,
             time.perf_counter() - started,
         )
+        if needed > created:
+            logger.warning(
+                "The configured accounts and regions need %d clients but aws.max_clients is %d, "
+                "so inventories across all of them create clients again; raise aws.max_clients "
+                "(about 0.5 MB a client) to keep them",
+                needed,
+                limit,
+            )
 
     def close(self) -> None:
         self.fanout.shutdown()

@@ -788,7 +788,7 @@ class CostExplorer:
             response = send()
             response = {k: v for k, v in response.items() if k != "ResponseMetadata"}
             logger.info(
-                "Cost Explorer %s for account %s: %d requests sent",
+                "Cost Explorer %s for account %s: requests sent: %d",
                 operation,
                 account.name,
                 result.requests_sent - sent_before,

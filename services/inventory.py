@@ -62,27 +62,28 @@ class Inventory:
         gathered.items.sort(key=lambda r: (r.kind, r.account, r.region, r.name or "", r.id))
         return gathered
 
-    def warm(self, accounts: Iterable[Account], limit: int) -> int:
-        """Create the clients that listing every kind in `accounts` needs; return how many.
+    def warm(self, accounts: Iterable[Account], limit: int) -> tuple[int, int]:
+        """Create the clients that listing every kind in `accounts` needs.
 
         Creating a client takes 5 to 25 ms of CPU, so a serving process does this before it
         listens rather than in its first answer. An account scanning `enabled` regions gets
-        only the client that looks them up, which needs an AWS call. At most `limit`.
+        only the client that looks them up, which needs an AWS call. Creates at most
+        `limit` and returns the numbers created and needed.
         """
         services = sorted({rtype.service for rtype in RESOURCE_TYPES.values()})
-        wanted: dict[tuple[str, str, str], Account] = {}
+        needed: dict[tuple[str, str, str], Account] = {}
         for account in accounts:
             if self.regions.configured(account) == ENABLED:
-                wanted[(account.name, "ec2", self.factory.settings.default_region)] = account
+                needed[(account.name, "ec2", self.factory.settings.default_region)] = account
                 continue
-            wanted[(account.name, "s3", s3.GLOBAL_REGION)] = account
+            needed[(account.name, "s3", s3.GLOBAL_REGION)] = account
             for region in self.regions.resolve(account):
                 for service in services:
-                    wanted[(account.name, service, region)] = account
-        created = list(wanted.items())[:limit]
+                    needed[(account.name, service, region)] = account
+        created = list(needed.items())[:limit]
         for (_, service, region), account in created:
             self.factory.client(account, service, region)
-        return len(created)
+        return len(created), len(needed)
 
     def _tasks(
         self,

@@ -347,8 +347,9 @@ def test_warm_creates_inventory_clients(aws: None) -> None:
     fanout = FanOut(4)
     inventory = Inventory(factory, fanout, RegionResolver(factory, REGIONS))
 
-    created = inventory.warm([PROD], limit=512)
+    created, needed = inventory.warm([PROD], limit=512)
     assert factory.counter.total_attempts == 0
+    assert needed == created
     # ec2, rds, s3, lambda, eks and emr in each of the 2 regions. S3's global region is one of them.
     assert created == factory.cached_clients == 12
 
@@ -362,12 +363,12 @@ def test_warm_creates_inventory_clients(aws: None) -> None:
 def test_warm_limit_and_enabled_regions(aws: None) -> None:
     factory = SessionFactory(AwsSettings())
     fanout = FanOut(2)
-    assert Inventory(factory, fanout, RegionResolver(factory, REGIONS)).warm([PROD], 5) == 5
+    assert Inventory(factory, fanout, RegionResolver(factory, REGIONS)).warm([PROD], 5) == (5, 12)
     assert factory.cached_clients == 5
 
     factory = SessionFactory(AwsSettings())
     enabled = Inventory(factory, fanout, RegionResolver(factory, ENABLED))
     # Only the client that looks the regions up, because listing them needs an AWS call.
-    assert enabled.warm([PROD, STAGING], 512) == 2
+    assert enabled.warm([PROD, STAGING], 512) == (2, 2)
     assert factory.counter.total_attempts == 0
     fanout.shutdown()
