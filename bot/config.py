@@ -243,6 +243,21 @@ def _described(value: Any) -> str:
     return f"{type(value).__name__} {shown(value)}"
 
 
+def _shown_as_yaml(value: Any) -> str:
+    """Show a value that should have been a number as YAML spells it, with why it is not one."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if value is None:
+        return "no value (the key is empty)"
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return shown(value)
+        return f"the text {shown(value)}; write the number without quotes, in digits such as 1000"
+    return shown(value)
+
+
 def _day_range(first: str, last: str) -> str:
     return first if first == last else f"{first}-{last}"
 
@@ -277,7 +292,7 @@ class _Parser:
     ) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(
-                key, f"expected a number from {minimum} to {maximum}, got {shown(value)}."
+                key, f"expected a number from {minimum} to {maximum}, got {_shown_as_yaml(value)}."
             )
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise self.fail(key, f"expected a whole number, got {shown(value)}.")

@@ -429,6 +429,26 @@ def test_parse_config_max_clients() -> None:
         parse_config(data)
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (True, "got true (a boolean)."),
+        (None, "got no value (the key is empty)."),
+        ("1e9", "got the text '1e9'; write the number without quotes, in digits such as 1000."),
+        ("many", "got 'many'."),
+    ],
+)
+def test_parse_config_number_shown_as_yaml(value: object, shown: str) -> None:
+    data = {
+        "aws": {"max_workers": value},
+        "accounts": {"a": {}},
+        "channels": {"C0AAAA0001": {"accounts": ["a"]}},
+    }
+    with pytest.raises(ConfigError) as raised:
+        parse_config(data)
+    assert str(raised.value).endswith(f"aws.max_workers: expected a number from 1 to 256, {shown}")
+
+
 def test_parse_config_answer_timeout() -> None:
     data = {
         "aws": {"answer_timeout": 45},
