@@ -192,7 +192,8 @@ def collect_cost_digest(
     """Ask Cost Explorer for the figures of the cost digest of `today` (a local date).
 
     Both reports go through the explorer's cache, so a digest and a cost question
-    asked on the same day share their requests.
+    asked on the same day share their requests. The recent days are shown by day and
+    service only, so their report skips the previous period and the other charges.
     """
     recent = explorer.report(
         accounts,
@@ -200,6 +201,8 @@ def collect_cost_digest(
         SERVICE_GROUPING,
         user_id=user_id,
         forecast=False,
+        compare=False,
+        other_charges=False,
     )
     month: CostReport | None
     try:

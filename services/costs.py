@@ -252,6 +252,8 @@ class _Question:
     services: tuple[str, ...]
     user_id: str | None
     forecast: bool
+    compare: bool = True
+    other_charges: bool = True
 
 
 def plan_sources(
@@ -516,9 +518,15 @@ class CostExplorer:
         services: Sequence[str] = (),
         user_id: str | None = None,
         forecast: bool = True,
+        compare: bool = True,
+        other_charges: bool = True,
     ) -> CostReport:
         """Return the costs of `period`, the previous equal period and, for a month to date,
-        the month-end forecast. Failures of one account become warnings."""
+        the month-end forecast. Failures of one account become warnings.
+
+        `compare`, `other_charges` and `forecast` set to False skip the request for the
+        previous period, for credits, refunds and tax, and for the forecast (USD 0.01 each).
+        """
         started = time.monotonic()
         question = _Question(
             period=period,
@@ -527,6 +535,8 @@ class CostExplorer:
             services=tuple(services),
             user_id=user_id,
             forecast=forecast and period.month_to_date,
+            compare=compare,
+            other_charges=other_charges,
         )
         sources, warnings = plan_sources(accounts, self.accounts)
         tasks: list[Task[SourceCosts]] = [
@@ -552,7 +562,7 @@ class CostExplorer:
     def _source_costs(self, source: CostSource, question: _Question) -> Outcome[SourceCosts]:
         client = self.factory.client(source.account, "ce", CE_REGION, user_id=question.user_id)
         result = SourceCosts(source)
-        period, previous = question.period, question.previous
+        period = question.period
         try:
             current = self._usage(client, result, question, period.start, period.end)
         except ClientError as exc:
@@ -564,7 +574,16 @@ class CostExplorer:
             return Outcome(items=[result])
         result.daily = current
         result.answered = True
+        if question.compare:
+            self._add_previous(client, result, question)
+        if question.other_charges:
+            result.other_charges = self._other_charges(client, result, question)
+        if question.forecast:
+            result.forecast = self._forecast(client, result, question)
+        return Outcome(items=[result])
 
+    def _add_previous(self, client: Any, result: SourceCosts, question: _Question) -> None:
+        period, previous = question.period, question.previous
         # A month to date is compared with the first days of the previous month. The
         # request covers that whole month, so it is closed, kept for good, and shared
         # with the `last month` question.
@@ -573,10 +592,11 @@ class CostExplorer:
         try:
             before = self._usage(client, result, question, fetch_start, fetch_end)
         except ClientError as exc:
-            message = describe_cost_error(exc, source.account, "ce:GetCostAndUsage")
+            account = result.source.account
+            message = describe_cost_error(exc, account, "ce:GetCostAndUsage")
             if message is None:
                 raise
-            logger.warning("No previous-period costs for %s: %s", source.account.name, message)
+            logger.warning("No previous-period costs for %s: %s", account.name, message)
             result.warnings.append(
                 f"The change against the previous period is not shown: {message}"
             )
@@ -585,11 +605,6 @@ class CostExplorer:
             for day, amounts in before.items():
                 if previous.start <= day < previous.end:
                     add_into(result.previous, amounts)
-
-        result.other_charges = self._other_charges(client, result, question)
-        if question.forecast:
-            result.forecast = self._forecast(client, result, question)
-        return Outcome(items=[result])
 
     def _usage(
         self, client: Any, result: SourceCosts, question: _Question, start: date, end: date

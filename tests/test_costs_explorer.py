@@ -13,6 +13,7 @@ from freezegun import freeze_time
 
 from services import costs
 from services.accounts import Account
+from services.cost_digest import SpikeRule, collect_cost_digest
 from services.cost_periods import resolve_period
 from services.costs import (
     SERVICE_GROUPING,
@@ -396,3 +397,24 @@ def test_report_previous_period_unavailable(explorer: CostExplorer) -> None:
     assert report.warnings[0].message.startswith(
         "The change against the previous period is not shown: Cost Explorer has no data"
     )
+
+
+def test_cost_digest_skips_unshown_requests(explorer: CostExplorer) -> None:
+    calls = capture_requests(explorer, PROD)
+    rule = SpikeRule(percent=Decimal(50), min_amount=Decimal(10), window_days=14)
+    digest = collect_cost_digest(explorer, [PROD], TODAY, rule)
+
+    periods = [
+        (call["operation"], call["TimePeriod"]["Start"], call["TimePeriod"]["End"])
+        for call in calls
+    ]
+    # One request for the last 15 days, and four for the month to date: usage, the
+    # previous month, credits and tax, and the forecast.
+    assert sorted(periods) == [
+        ("GetCostAndUsage", "2026-02-01", "2026-03-01"),
+        ("GetCostAndUsage", "2026-02-27", "2026-03-14"),
+        ("GetCostAndUsage", "2026-03-01", "2026-03-14"),
+        ("GetCostAndUsage", "2026-03-01", "2026-03-14"),
+        ("GetCostForecast", "2026-03-14", "2026-04-01"),
+    ]
+    assert digest.recent.requests_sent == 1
