@@ -88,8 +88,9 @@ def resolve_period(text: str, today: date, billing_today: date | None = None) ->
     `30d` then end before the UTC day in progress, so they still cover complete days.
     """
     name = " ".join(text.lower().split())
+    ahead_of_utc = billing_today is not None and today > billing_today
     if name == "today":
-        if billing_today is not None and today > billing_today:
+        if billing_today is not None and ahead_of_utc:
             raise NoCostDataYet(
                 f"It is {today.isoformat()} in this channel's time zone, but Cost Explorer "
                 f"counts costs by UTC day and {today.isoformat()} has not begun in UTC. Ask "
@@ -100,7 +101,7 @@ def resolve_period(text: str, today: date, billing_today: date | None = None) ->
     if name == "yesterday":
         return Period(name, today - timedelta(days=1), today)
     if name == "this month":
-        return _month_to_date(name, today, billing_today)
+        return _month_to_date(name, today, ahead_of_utc)
     if name == "last month":
         this_month = first_of_month(today)
         return Period(name, add_months(this_month, -1), this_month, calendar_month=True)
@@ -113,7 +114,7 @@ def resolve_period(text: str, today: date, billing_today: date | None = None) ->
             f"`{text}` is not a cost period. Use one of {', '.join(PERIOD_WORDS)} "
             "or a month such as 2026-03."
         )
-    return _calendar_month(name, int(match[1]), int(match[2]), today, billing_today)
+    return _calendar_month(name, int(match[1]), int(match[2]), today, ahead_of_utc)
 
 
 def previous_period(period: Period) -> Period:
@@ -134,11 +135,11 @@ def previous_period(period: Period) -> Period:
     return Period(f"before {period.name}", period.start - length, period.start)
 
 
-def _month_to_date(name: str, today: date, billing_today: date | None = None) -> Period:
+def _month_to_date(name: str, today: date, ahead_of_utc: bool = False) -> Period:
     first = first_of_month(today)
     if first == today:
         # Before the UTC day begins, `cost today` would be rejected too.
-        instead = "cost yesterday" if billing_today is not None and today > billing_today else "cost today"
+        instead = "cost yesterday" if ahead_of_utc else "cost today"
         raise NoCostDataYet(
             f"This month began today ({today.isoformat()}), so Cost Explorer has no "
             f"complete day of it yet. Ask for `{instead}` or `cost last month` instead."
@@ -147,7 +148,7 @@ def _month_to_date(name: str, today: date, billing_today: date | None = None) ->
 
 
 def _calendar_month(
-    name: str, year: int, month: int, today: date, billing_today: date | None = None
+    name: str, year: int, month: int, today: date, ahead_of_utc: bool = False
 ) -> Period:
     if not 1 <= month <= 12 or year < 2000:
         raise PeriodError(f"`{name}` is not a month; write it as YYYY-MM, e.g. 2026-03.")
@@ -158,5 +159,5 @@ def _calendar_month(
             f"{name} has not begun yet (today is {today.isoformat()} in this channel's time zone)."
         )
     if first == this_month:
-        return _month_to_date(name, today, billing_today)
+        return _month_to_date(name, today, ahead_of_utc)
     return Period(name, first, add_months(first, 1), calendar_month=True)
