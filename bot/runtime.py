@@ -40,7 +40,7 @@ class Runtime:
         """Parse the botocore models of `services` and create the inventory's clients.
 
         `serve` calls this before it listens, so neither the first acks nor the first
-        answer wait for work that holds the GIL for about a second on a large estate.
+        reply wait for work that holds the GIL for about a second on a large estate.
         """
         started = time.perf_counter()
         self.factory.preload(services)
@@ -54,7 +54,7 @@ class Runtime:
         if needed > created:
             logger.warning(
                 "The configured accounts and regions need %d clients but aws.max_clients is %d, "
-                "so inventories across all of them create clients again; raise aws.max_clients "
+                "so inventories across all of them create clients again. Raise aws.max_clients "
                 "(about 0.5 MB a client) to keep them",
                 needed,
                 limit,

@@ -66,7 +66,7 @@ class Inventory:
         """Create the clients that listing every kind in `accounts` needs.
 
         Creating a client takes 5 to 25 ms of CPU, so a serving process does this before it
-        listens rather than in its first answer. An account scanning `enabled` regions gets
+        listens rather than in its first reply. An account scanning `enabled` regions gets
         only the client that looks them up, which needs an AWS call. Creates at most
         `limit` and returns the numbers created and needed.
         """
